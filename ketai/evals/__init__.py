@@ -1,0 +1,1 @@
+"""Evaluation runners (`ketai eval ...`). Data lives in the top-level ``evals/`` folder."""

@@ -1,0 +1,164 @@
+"""Pydantic shapes of the clinician-reviewable files in ``guardrails/``.
+
+Every file carries ``id``, ``version`` and ``reviewed_by`` so a transcript can say exactly which
+reviewed text or rule produced a decision.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ketai.models import EscalationLevel, Phase, SignalName
+
+PhaseKey = Literal["pre_session", "dosing", "peak", "integration", "complete", "safety_hold", "aborted", "outside"]
+"""A phase name, or ``outside`` for messages with no phase (outside a session)."""
+
+Modifier = Literal["negation", "past", "fiction", "other_person", "future_plan", "dystonic"]
+"""Context that can cancel or lower a lexicon match (see ``guardrails/modifiers.yaml``)."""
+
+
+def phase_key(phase: Phase | None) -> PhaseKey:
+    return "outside" if phase is None else phase.value
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Header(Strict):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]{2,80}$")
+    version: int = Field(ge=1)
+    reviewed_by: str = Field(min_length=3)
+    description: str = ""
+
+
+# --- normalisation and modifiers -------------------------------------------------------------
+
+
+class NormaliseFile(Header):
+    substitutions: dict[str, str]
+    """Whole-word rewrites applied after contractions (texting shorthand, slang)."""
+    macros: dict[str, str]
+    """``%name%`` inside any pattern is replaced by this regex fragment (wrapped in a group)."""
+
+
+class Idiom(Strict):
+    regex: str
+    means: str
+    """Plain paraphrase put in place of the idiom, so neither rules nor classifier see 'kill' or 'die'."""
+    examples: list[str] = Field(default_factory=list)
+
+
+class ModifiersFile(Header):
+    negation_before: list[str]
+    negation_after: list[str]
+    negation_window_tokens: int = Field(ge=1, le=12)
+    pseudo_negation: list[str]
+    """Cues that look like negation but are not ('can not stop thinking about')."""
+    past_remote: list[str]
+    past_recent: list[str]
+    past_resolved: list[str]
+    fiction: list[str]
+    media: list[str]
+    future_plan: list[str]
+    other_person: list[str]
+    first_person: list[str]
+    dystonic: list[str]
+    syntonic: list[str]
+    idioms: list[Idiom]
+
+
+# --- lexicons ---------------------------------------------------------------------------------
+
+
+class LexiconPattern(Strict):
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{2,80}$")
+    regex: str
+    level: EscalationLevel
+    score: float = Field(default=0.95, ge=0.0, le=1.0)
+    kind: str = ""
+    """Free label used by phase allowances and escalations (e.g. ``dissociation``, ``passive``)."""
+    ignore: list[Modifier] = Field(default_factory=list)
+    """Modifiers that do NOT cancel this pattern (e.g. suicide content ignores ``dystonic``)."""
+    subject_check: bool = False
+    """For patterns without an explicit 'I'/'myself': drop when the subject is someone else."""
+    phases: list[PhaseKey] | None = None
+    """Only apply in these phases (None = everywhere)."""
+    phase_levels: dict[PhaseKey, EscalationLevel] = Field(default_factory=dict)
+    """Level override per phase; ``none`` means an expected effect in that phase (signal dropped)."""
+    past_level: EscalationLevel | None = None
+    """Level for a remote-past mention that is not clearly resolved (None: unchanged)."""
+    topic: str | None = None
+    also: list[SignalName] = Field(default_factory=list)
+    """Extra signals this match implies (at their default level)."""
+    examples: list[str] = Field(default_factory=list)
+    """Messages this pattern must flag (checked by tests)."""
+    non_examples: list[str] = Field(default_factory=list)
+    """Look-alikes this pattern alone must not flag (checked by tests)."""
+
+
+class LexiconFile(Header):
+    signal: SignalName
+    patterns: list[LexiconPattern] = Field(min_length=1)
+
+
+# --- signals, cues and escalations -----------------------------------------------------------
+
+
+class SignalSpec(Strict):
+    level: EscalationLevel
+    """Default level when a detector without its own level (classifier, judge) reports this signal."""
+    crisis: bool = False
+    phases: list[PhaseKey] | None = None
+    """Phases where the classifier may report this signal (None = all)."""
+    priority: int = Field(ge=0, le=1000)
+    """Which signal's text leads when several fire at the same level (higher first)."""
+
+
+class SignalsFile(Header):
+    signals: dict[SignalName, SignalSpec]
+    reassurance_topics: dict[str, list[str]]
+    """Topic -> keyword regexes; used to count repeats per topic."""
+    bp_reading: str
+    bp_companion: tuple[int, int]
+    bp_clinician: tuple[int, int]
+    bp_emergency: tuple[int, int]
+
+
+class Escalation(Strict):
+    id: str
+    signal: SignalName
+    cues: list[str] = Field(min_length=1)
+    """Any of these cue names (from ``cues``) present raises the signal."""
+    scope: Literal["sentence", "message"] = "message"
+    level: EscalationLevel
+    only_kinds: list[str] = Field(default_factory=list)
+    """Restrict to matches of these pattern kinds (empty: any)."""
+    phases: list[PhaseKey] | None = None
+
+
+class CuesFile(Header):
+    cues: dict[str, list[str]]
+    escalations: list[Escalation]
+
+
+# --- memory -----------------------------------------------------------------------------------
+
+
+class MemoryRule(Strict):
+    id: str
+    after_signals: list[SignalName]
+    min_level: EscalationLevel
+    within_turns: int = Field(ge=1)
+    cues: list[str]
+    raises: SignalName
+    level: EscalationLevel
+    note: str
+    """Explanation stored as ``Assessment.memory_note``; ``{signal}``, ``{turn}``, ``{cue}`` are filled in."""
+
+
+class MemoryFile(Header):
+    remember_signals: list[SignalName]
+    rules: list[MemoryRule]
