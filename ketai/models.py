@@ -308,4 +308,6 @@ class Protocol(BaseModel):
     """The patient's OCD dimensions, from the clinician."""
     suds_ceiling: int = Field(default=100, ge=0, le=100)
     """Therapist-set ceiling for exercises offered."""
+    therapist_hierarchy_on_file: bool = False
+    """The ERP therapist has written this patient's exposure hierarchy (needed by high-SUDS exposures)."""
     session_number: int = Field(default=1, ge=1)
