@@ -22,6 +22,7 @@ _YES = re.compile(
     r"of course|i am|i have|i did|she is|he is|they are|we are|done|placed|ready|all set|si|sí|oui|ja)\b"
 )
 _NO = re.compile(r"^(?:n|no+|nope|nah|none|nothing|never|not at all|nada|not yet|negative|i haven't|i have not|i didn't|i did not|not really|non|nein)\b")
+_UNSURE = re.compile(r"^(?:i'?m\s+|i am\s+)?(?:not sure|unsure|dunno|i don'?t know|no idea|maybe|perhaps)\b")
 _NEGATED_YES = re.compile(r"\b(?:not|never|no)\s+(?:sure|ready|done|yet)\b")
 
 
@@ -36,6 +37,8 @@ def parse_yes_no(text: str) -> bool | None:
     """``True``/``False`` for a clear yes or no at the start of the answer; ``None`` when unclear."""
     t = normalise(text).lstrip("¡¿\"'([ ").rstrip()
     if not t:
+        return None
+    if _UNSURE.match(t):
         return None
     if _NEGATED_YES.search(t) and not t.startswith(("yes", "yeah", "yep")):
         return False if t.startswith(("not", "no")) else None

@@ -187,7 +187,7 @@ def register(sub: argparse._SubParsersAction[Any]) -> None:
         "--dimension",
         type=_dimension_arg,
         default=None,
-        help="only this dimension (enum value or alias: just_right, religious, moral, responsibility, health...)",
+        help="only this dimension (enum value, or an alias: just_right, religious, moral, health...)",
     )
     search.add_argument(
         "--max-suds", type=_suds_arg, default=None, help="only exercises that can start at or below this SUDS"

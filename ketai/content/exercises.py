@@ -234,26 +234,26 @@ def lint_library(directory: Path | None = None) -> LibraryLint:
     if not folder.is_dir():
         raise ContentError(f"exercise folder not found: {folder}")
     files = exercise_files(folder)
+    parsed = [(path, *parse_exercise_file(path)) for path in files]
     exercises: list[Exercise] = []
     problems: list[LintProblem] = []
-    first_file_for_id: dict[str, str] = {}
-    for path in files:
-        exercise, file_problems = parse_exercise_file(path)
-        problems.extend(file_problems)
+    # A clean file owns its id (it equals the file name); any other file using that id is a duplicate.
+    owner = {exercise.id: path.name for path, exercise, found in parsed if exercise is not None and not found}
+    for path, exercise, found in parsed:
+        problems.extend(found)
         if exercise is None:
             continue
-        if exercise.id in first_file_for_id:
-            problems.append(
-                LintProblem(
-                    file=str(path),
-                    field="id",
-                    reason=f"duplicate id {exercise.id!r} (already used by {first_file_for_id[exercise.id]})",
+        if found:
+            if exercise.id in owner:
+                problems.append(
+                    LintProblem(
+                        file=str(path),
+                        field="id",
+                        reason=f"duplicate id {exercise.id!r} (already used by {owner[exercise.id]})",
+                    )
                 )
-            )
             continue
-        first_file_for_id[exercise.id] = path.name
-        if not file_problems:
-            exercises.append(exercise)
+        exercises.append(exercise)
     return LibraryLint(directory=str(folder), files=len(files), exercises=exercises, problems=problems)
 
 

@@ -86,6 +86,8 @@ class LexiconPattern(Strict):
     """For patterns without an explicit 'I'/'myself': drop when the subject is someone else."""
     phases: list[PhaseKey] | None = None
     """Only apply in these phases (None = everywhere)."""
+    roles: list[Literal["patient", "companion"]] | None = None
+    """Only apply to messages from these roles (None = both)."""
     phase_levels: dict[PhaseKey, EscalationLevel] = Field(default_factory=dict)
     """Level override per phase; ``none`` means an expected effect in that phase (signal dropped)."""
     past_level: EscalationLevel | None = None
@@ -134,6 +136,8 @@ class Escalation(Strict):
     """Any of these cue names (from ``cues``) present raises the signal."""
     scope: Literal["sentence", "message"] = "message"
     level: EscalationLevel
+    raises: SignalName | None = None
+    """Signal to raise (default: the same signal)."""
     only_kinds: list[str] = Field(default_factory=list)
     """Restrict to matches of these pattern kinds (empty: any)."""
     phases: list[PhaseKey] | None = None

@@ -9,6 +9,7 @@ differs, so an unchanged library never re-embeds anything.
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 from ketai.content.exercises import default_library_dir, exercise_files, load_library
@@ -30,21 +31,35 @@ def folder_signature(directory: Path) -> FolderSignature:
 class ExerciseIndex:
     """Validated exercises by id plus the store that ranks them by meaning."""
 
-    def __init__(self, store: ExerciseStore, library_dir: Path | None = None) -> None:
+    def __init__(
+        self, store: ExerciseStore, library_dir: Path | None = None, recheck_interval_s: float = 1.0
+    ) -> None:
         self.store = store
         self.library_dir = library_dir or default_library_dir()
+        # Looking at the folder costs ~1.5 ms; a burst of queries shares one look per interval.
+        self.recheck_interval_s = recheck_interval_s
+        self._checked_at = float("-inf")
         self._exercises: dict[str, Exercise] = {}
         self._signature: FolderSignature | None = None
         self._lock = threading.Lock()
         self.last_sync: SyncReport | None = None
 
     @classmethod
-    def open(cls, settings: Settings | None = None, library_dir: Path | None = None) -> ExerciseIndex:
-        return cls(ExerciseStore.from_settings(settings), library_dir)
+    def open(
+        cls,
+        settings: Settings | None = None,
+        library_dir: Path | None = None,
+        recheck_interval_s: float = 1.0,
+    ) -> ExerciseIndex:
+        return cls(ExerciseStore.from_settings(settings), library_dir, recheck_interval_s)
 
     def ensure_fresh(self) -> SyncReport | None:
         """Load the library and sync the store if the folder changed since the last check."""
         with self._lock:
+            now = time.monotonic()
+            if self._signature is not None and now - self._checked_at < self.recheck_interval_s:
+                return None
+            self._checked_at = now
             signature = folder_signature(self.library_dir)
             if signature == self._signature:
                 return None
@@ -67,6 +82,7 @@ class ExerciseIndex:
             self.last_sync = report
             self._exercises = {exercise.id: exercise for exercise in exercises}
             self._signature = folder_signature(self.library_dir)
+            self._checked_at = time.monotonic()
             return report
 
     @property

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any
 
 import chromadb
@@ -106,7 +106,7 @@ class ExerciseStore:
         hashes: dict[str, str] = {}
         records: dict[str, set[str]] = defaultdict(set)
         for record_id, metadata in zip(got["ids"], got["metadatas"] or [], strict=False):
-            exercise_id = str((metadata or {}).get("exercise_id", record_id.split("#", 1)[0]))
+            exercise_id = str((metadata or {}).get("exercise_id", exercise_id_of(record_id)))
             records[exercise_id].add(record_id)
             stored_hash = (metadata or {}).get("content_hash")
             if isinstance(stored_hash, str):
@@ -161,33 +161,42 @@ class ExerciseStore:
         return report
 
     def similarities(self, text: str, where: Where | None = None) -> dict[str, float]:
-        """Cosine similarity of ``text`` to every matching exercise (best over its records)."""
+        """Similarity of ``text`` to every matching exercise (cosine, blended over its records)."""
         total = self.count()
         if total == 0:
             return {}
+        # Distances only: fetching metadata for ~1000 records costs ~100 ms, the ids carry the exercise.
         result = self._collection.query(
-            query_texts=[text],
-            n_results=total,
-            where=where,
-            include=["metadatas", "distances"],
+            query_texts=[text], n_results=total, where=where, include=["distances"]
         )
-        return best_similarity_by_exercise(
-            result["ids"][0],
-            (result["metadatas"] or [[]])[0],
-            (result["distances"] or [[]])[0],
-        )
+        return best_similarity_by_exercise(result["ids"][0], (result["distances"] or [[]])[0])
+
+
+def exercise_id_of(record_id: str) -> str:
+    """``<exercise id>`` or ``<exercise id>#<part>`` -> the exercise id (``#`` never occurs in ids)."""
+    return record_id.split("#", 1)[0]
+
+
+# A patient's words often match one keyword phrase closely; but a short phrase can also match by
+# chance, so the best single record is blended with the best whole-document record (full or head).
+BEST_RECORD_WEIGHT = 0.7
+DOCUMENT_WEIGHT = 1.0 - BEST_RECORD_WEIGHT
 
 
 def best_similarity_by_exercise(
-    record_ids: list[str],
-    metadatas: list[Mapping[str, Any]] | list[Any],
-    distances: list[float] | list[Any],
+    record_ids: list[str], distances: list[float] | list[Any]
 ) -> dict[str, float]:
-    """Collapse per-record cosine distances to the best similarity per exercise id."""
-    best: dict[str, float] = {}
-    for record_id, metadata, distance in zip(record_ids, metadatas, distances, strict=False):
-        exercise_id = str((metadata or {}).get("exercise_id", record_id.split("#", 1)[0]))
+    """Per exercise: 0.7 x best similarity over all its records + 0.3 x best over its document records."""
+    best_any: dict[str, float] = {}
+    best_document: dict[str, float] = {}
+    for record_id, distance in zip(record_ids, distances, strict=True):
+        exercise_id, _, part = record_id.partition("#")
         similarity = 1.0 - float(distance)
-        if similarity > best.get(exercise_id, -2.0):
-            best[exercise_id] = similarity
-    return best
+        if similarity > best_any.get(exercise_id, -2.0):
+            best_any[exercise_id] = similarity
+        if part in ("", "head") and similarity > best_document.get(exercise_id, -2.0):
+            best_document[exercise_id] = similarity
+    return {
+        exercise_id: BEST_RECORD_WEIGHT * score + DOCUMENT_WEIGHT * best_document.get(exercise_id, score)
+        for exercise_id, score in best_any.items()
+    }

@@ -1,0 +1,173 @@
+"""Context around a lexicon match: negation, remote past, fiction/quotes, someone else, OCD intrusion.
+
+All cue lists live in ``guardrails/modifiers.yaml``; this module only compiles them and applies them
+to one match. Each check answers "does this context cancel or lower the match?" and says why, so the
+reason can be shown to a clinician (``Assessment.notes``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ketai.guardrails import text as textmod
+from ketai.guardrails.schema import ModifiersFile
+
+Compile = Callable[[str, str], re.Pattern[str]]
+
+
+def _any(patterns: list[re.Pattern[str]], haystack: str) -> bool:
+    return any(p.search(haystack) for p in patterns)
+
+
+def _last_end(patterns: list[re.Pattern[str]], haystack: str) -> int:
+    best = -1
+    for pattern in patterns:
+        for match in pattern.finditer(haystack):
+            best = max(best, match.end())
+    return best
+
+
+@dataclass(frozen=True)
+class Idioms:
+    patterns: tuple[tuple[re.Pattern[str], str], ...]
+
+    def replace(self, text: str) -> tuple[str, list[str]]:
+        """Put each idiom's plain meaning in its place; return the text and what was replaced."""
+        found: list[str] = []
+        for pattern, means in self.patterns:
+            if pattern.search(text):
+                found.extend(m.group(0) for m in pattern.finditer(text))
+                text = pattern.sub(means, text)
+        return text, found
+
+
+class ContextChecker:
+    """Compiled modifier cues (one instance per process)."""
+
+    def __init__(self, spec: ModifiersFile, compile_regex: Compile) -> None:
+        where = "guardrails/modifiers.yaml"
+
+        def many(name: str, items: list[str]) -> list[re.Pattern[str]]:
+            return [compile_regex(item, f"{where}: field {name}.{i}") for i, item in enumerate(items)]
+
+        self.window = spec.negation_window_tokens
+        self.negation_before = many("negation_before", spec.negation_before)
+        self.negation_after = many("negation_after", spec.negation_after)
+        self.pseudo = many("pseudo_negation", spec.pseudo_negation)
+        self.past_remote = many("past_remote", spec.past_remote)
+        self.past_recent = many("past_recent", spec.past_recent)
+        self.past_resolved = many("past_resolved", spec.past_resolved)
+        self.fiction = many("fiction", spec.fiction)
+        self.media = many("media", spec.media)
+        self.future_plan = many("future_plan", spec.future_plan)
+        self.other_person = many("other_person", spec.other_person)
+        self.first_person = many("first_person", spec.first_person)
+        self.dystonic = many("dystonic", spec.dystonic)
+        self.syntonic = many("syntonic", spec.syntonic)
+        self.idioms = Idioms(
+            tuple(
+                (compile_regex(idiom.regex, f"{where}: field idioms.{i}.regex"), idiom.means.lower())
+                for i, idiom in enumerate(spec.idioms)
+            )
+        )
+
+    # -- checks on one match --------------------------------------------------------------------
+
+    def negated(self, text: str, start: int, end: int) -> bool:
+        before = text[textmod.clause_start(text, start) : start]
+        window = textmod.last_tokens(before, self.window)
+        head = " ".join(textmod.tokens(text[start:end])[:4])
+        context = f"{window} {head}"
+        for pattern in self.pseudo:
+            context = pattern.sub(lambda m: " " * len(m.group(0)), context)
+        if _any(self.negation_before, context[: len(window)]):
+            return True
+        after = text[end : end + 48]
+        return _any(self.negation_after, after)
+
+    def past(self, text: str, start: int) -> str | None:
+        """``resolved`` (drop), ``remote`` (lower) or None (current)."""
+        s_start, s_end = textmod.sentence_bounds(text, start)
+        sentence = text[s_start:s_end]
+        if not _any(self.past_remote, sentence) or _any(self.past_recent, sentence):
+            return None
+        return "resolved" if _any(self.past_resolved, text) else "remote"
+
+    def fictional(self, text: str, start: int) -> bool:
+        s_start, s_end = textmod.sentence_bounds(text, start)
+        if _any(self.fiction, text[s_start:s_end]):
+            return True
+        inside_quotes = any(a < start < b for a, b in textmod.quoted_spans(text))
+        return inside_quotes and _any(self.media, text)
+
+    def about_someone_else(self, text: str, start: int) -> bool:
+        """The nearest subject before the match is another person (only for subjectless patterns)."""
+        for scope_start in (textmod.clause_start(text, start), textmod.sentence_bounds(text, start)[0]):
+            before = text[scope_start:start]
+            other = _last_end(self.other_person, before)
+            first = _last_end(self.first_person, before)
+            if other >= 0 or first >= 0:
+                return other > first
+        return False
+
+    def future_planned(self, text: str, start: int) -> bool:
+        s_start, s_end = textmod.sentence_bounds(text, start)
+        return _any(self.future_plan, text[s_start:s_end])
+
+    def ego_dystonic(self, text: str, start: int) -> bool:
+        """An unwanted intrusion rather than a wish: a dystonic cue, and no strong syntonic cue that is not
+        itself inside a dystonic clause."""
+        if not _any(self.dystonic, text):
+            return False
+        for pattern in self.syntonic:
+            for match in pattern.finditer(text):
+                clause = text[textmod.clause_start(text, match.start()) : match.start()]
+                if not _any(self.dystonic, clause):
+                    return False
+        return True
+
+    def strongly_syntonic(self, text: str) -> bool:
+        for pattern in self.syntonic:
+            for match in pattern.finditer(text):
+                clause = text[textmod.clause_start(text, match.start()) : match.start()]
+                if not _any(self.dystonic, clause):
+                    return True
+        return False
+
+
+# --- companion perspective ----------------------------------------------------------------------
+
+_THIRD_PERSON_RULES: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"\b(?:he|she|they) (?:is|are)\b"), "i am"),
+    (re.compile(r"\b(?:he|she|they) (?:was|were)\b"), "i was"),
+    (re.compile(r"\b(?:he|she|they) (?:has|have)\b"), "i have"),
+    (re.compile(r"\b(?:he|she|they) (?:does|do)\b"), "i do"),
+    (re.compile(r"\b(?:himself|herself|themselves|themself)\b"), "myself"),
+    (re.compile(r"\b(?:his|their)\b"), "my"),
+    (
+        re.compile(r"\bher\b(?= (?!and\b|but\b|to\b|in\b|on\b|at\b|with\b|for\b|up\b|down\b|out\b|off\b|again\b|so\b|now\b|the\b|a\b|because\b|if\b|that\b|please\b)[a-z])"),
+        "my",
+    ),
+    (re.compile(r"\b(?:him|her|them)\b"), "me"),
+    (re.compile(r"\b(?:he|she|they)\b"), "i"),
+)
+_VERB_S = re.compile(
+    r"\bi (wants|says|keeps|feels|thinks|needs|tries|hopes|wishes|seems|looks|sounds|talks|mentions|"
+    r"took|goes|plans|cuts|hits|cries|refuses|insists|asks|tells)\b"
+)
+_VERB_BASE = {
+    "wants": "want", "says": "say", "keeps": "keep", "feels": "feel", "thinks": "think", "needs": "need",
+    "tries": "try", "hopes": "hope", "wishes": "wish", "seems": "seem", "looks": "look", "sounds": "sound",
+    "talks": "talk", "mentions": "mention", "took": "took", "goes": "go", "plans": "plan", "cuts": "cut",
+    "hits": "hit", "cries": "cry", "refuses": "refuse", "insists": "insist", "asks": "ask", "tells": "tell",
+}  # fmt: skip
+
+
+def companion_perspective(text: str) -> str:
+    """Rewrite a companion's third-person report about the patient into the first person, so one lexicon
+    serves both roles ("she says she wants to kill herself" -> "i say i want to kill myself")."""
+    for pattern, replacement in _THIRD_PERSON_RULES:
+        text = pattern.sub(replacement, text)
+    return _VERB_S.sub(lambda m: f"i {_VERB_BASE[m.group(1)]}", text)

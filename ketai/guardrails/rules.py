@@ -1,0 +1,225 @@
+"""Layer 1: lexicon and pattern rules from ``guardrails/lexicons/*.yaml``, with context handling.
+
+For each message: normalise, replace idioms by their plain meaning, (companion role) rewrite
+third-person reports about the patient into the first person, then run every compiled pattern.
+A match is cancelled or lowered by its context (negation, remote past, fiction/quotes, someone else,
+plans for tomorrow), by phase allowances (expected peak dissociation), and harm-to-others matches in
+an ego-dystonic context become ``intrusive_thought``. Finally cue-based escalations apply (intent,
+preparation, sedation, immediate danger ...) and blood-pressure readings are parsed.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from ketai.guardrails import text as textmod
+from ketai.guardrails.context import ContextChecker, companion_perspective
+from ketai.guardrails.loader import GuardrailContent
+from ketai.guardrails.schema import LexiconPattern, PhaseKey, phase_key
+from ketai.models import EscalationLevel, Phase, Role, SignalName
+
+_ADVERSE = SignalName.ADVERSE_EFFECT
+
+
+@dataclass(frozen=True)
+class CompiledPattern:
+    signal: SignalName
+    spec: LexiconPattern
+    regex: re.Pattern[str]
+
+
+@dataclass(frozen=True)
+class RuleHit:
+    signal: SignalName
+    level: EscalationLevel
+    score: float
+    rule_id: str
+    kind: str
+    start: int
+    evidence: str
+    topic: str | None = None
+
+
+@dataclass
+class RuleResult:
+    hits: list[RuleHit] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    cancelled: set[SignalName] = field(default_factory=set)
+    """Signals whose every match was cancelled by context: the classifier may not re-add them."""
+    cues: set[str] = field(default_factory=set)
+    screened_text: str = ""
+    """Normalised text with idioms replaced (what the classifier embeds)."""
+    dystonic: bool = False
+
+    def levels(self) -> dict[SignalName, EscalationLevel]:
+        best: dict[SignalName, EscalationLevel] = {}
+        for hit in self.hits:
+            if hit.signal not in best or hit.level > best[hit.signal]:
+                best[hit.signal] = hit.level
+        return best
+
+
+class RuleEngine:
+    def __init__(self, content: GuardrailContent) -> None:
+        self.content = content
+        self.substitutions = textmod.Substitutions.build(content.normalise.substitutions)
+        self.context = ContextChecker(content.modifiers, content.compile)
+        self.patterns: list[CompiledPattern] = []
+        for file_name, lexicon in content.lexicons.items():
+            for pattern in lexicon.patterns:
+                where = f"guardrails/lexicons/{file_name}: pattern {pattern.id}"
+                self.patterns.append(CompiledPattern(lexicon.signal, pattern, content.compile(pattern.regex, where)))
+        self.cues = {
+            name: [content.compile(r, f"guardrails/cues.yaml: cue {name}") for r in regexes]
+            for name, regexes in content.cues.cues.items()
+        }
+        topics = content.signals.reassurance_topics
+        self.topics = {
+            topic: [content.compile(r, f"guardrails/signals.yaml: reassurance_topics.{topic}") for r in regexes]
+            for topic, regexes in topics.items()
+        }
+        self.bp = re.compile(content.signals.bp_reading)
+
+    def prepare(self, text: str) -> tuple[str, list[str]]:
+        """Normalised text with idioms replaced by their meaning, and the idioms found."""
+        return self.context.idioms.replace(textmod.normalise(text, self.substitutions))
+
+    def cue_present(self, name: str, text: str) -> bool:
+        return any(p.search(text) for p in self.cues.get(name, []))
+
+    def screen(self, text: str, *, phase: Phase | None, role: Role) -> RuleResult:
+        screened, idioms = self.prepare(text)
+        result = RuleResult(screened_text=screened)
+        if idioms:
+            result.notes.append("idiom read as figurative: " + "; ".join(sorted(set(idioms)))[:200])
+        key = phase_key(phase)
+        is_companion = role == Role.COMPANION
+        scan = companion_perspective(screened) if is_companion else screened
+        matched: set[SignalName] = set()
+        for compiled in self.patterns:
+            spec = compiled.spec
+            if spec.phases is not None and key not in spec.phases:
+                continue
+            if spec.roles is not None and role.value not in spec.roles:
+                continue
+            for match in compiled.regex.finditer(scan):
+                matched.add(compiled.signal)
+                hit = self._judge(compiled, match, scan, key, is_companion, result)
+                if hit is not None:
+                    result.hits.append(hit)
+                    break
+        self._blood_pressure(scan, key, result)
+        self._intrusions(scan, result)
+        result.cues = {name for name in self.cues if self.cue_present(name, scan)}
+        self._escalate(scan, key, result)
+        self._topics(scan, result)
+        found = {hit.signal for hit in result.hits}
+        result.cancelled = matched - found
+        return result
+
+    # -- one match ------------------------------------------------------------------------------
+
+    def _judge(
+        self,
+        compiled: CompiledPattern,
+        match: re.Match[str],
+        text: str,
+        key: PhaseKey,
+        is_companion: bool,
+        result: RuleResult,
+    ) -> RuleHit | None:
+        spec, start = compiled.spec, match.start()
+        ctx = self.context
+        ignore = set(spec.ignore)
+        level = spec.level
+        why = f"{spec.id} '{match.group(0)[:60]}'"
+        if "negation" not in ignore and ctx.negated(text, start, match.end()):
+            result.notes.append(f"negated: {why}")
+            return None
+        if "fiction" not in ignore and ctx.fictional(text, start):
+            result.notes.append(f"fiction or quotation: {why}")
+            return None
+        if spec.subject_check and not is_companion and "other_person" not in ignore and ctx.about_someone_else(text, start):
+            result.notes.append(f"about someone else: {why}")
+            return None
+        if compiled.signal == SignalName.UNSAFE_ACTIVITY and ctx.future_planned(text, start):
+            result.notes.append(f"planned for later: {why}")
+            return None
+        if "past" not in ignore:
+            past = ctx.past(text, start)
+            if past == "resolved":
+                result.notes.append(f"past and resolved: {why}")
+                return None
+            if past == "remote" and spec.past_level is not None:
+                result.notes.append(f"remote past, lowered to {spec.past_level.value}: {why}")
+                level = spec.past_level
+        if key in spec.phase_levels:
+            level = spec.phase_levels[key]
+            if level == EscalationLevel.NONE:
+                result.notes.append(f"expected in phase {key}: {why}")
+                return None
+            result.notes.append(f"phase {key} sets {level.value}: {why}")
+        return RuleHit(compiled.signal, level, spec.score, spec.id, spec.kind, start, why, spec.topic)
+
+    # -- message-level steps --------------------------------------------------------------------
+
+    def _blood_pressure(self, text: str, key: PhaseKey, result: RuleResult) -> None:
+        signals = self.content.signals
+        for match in self.bp.finditer(text):
+            systolic, diastolic = int(match.group(1)), int(match.group(2))
+            if not (70 <= systolic <= 300 and 30 <= diastolic <= 200 and systolic > diastolic):
+                continue
+            evidence = f"blood pressure {systolic}/{diastolic}"
+            crisis = systolic >= signals.bp_clinician[0] or diastolic >= signals.bp_clinician[1]
+            high = systolic >= signals.bp_companion[0] or diastolic >= signals.bp_companion[1]
+            if crisis:
+                result.hits.append(RuleHit(_ADVERSE, EscalationLevel.CLINICIAN, 0.97, "bp-crisis", "bp_crisis",
+                                           match.start(), evidence))
+            elif high:
+                level = EscalationLevel.CLINICIAN if key == "pre_session" else EscalationLevel.COMPANION
+                result.hits.append(RuleHit(_ADVERSE, level, 0.95, "bp-high", "bp_high", match.start(), evidence))
+
+    def _intrusions(self, text: str, result: RuleResult) -> None:
+        """Harm-to-others content in an ego-dystonic context is an OCD intrusion (monitor), unless a
+        strong syntonic cue (intent, means, grievance, timing) stands outside that context."""
+        harm = [h for h in result.hits if h.signal == SignalName.HARM_TO_OTHERS]
+        result.dystonic = self.context.ego_dystonic(text, 0)
+        if not harm or not result.dystonic:
+            return
+        for hit in harm:
+            result.hits.remove(hit)
+            result.hits.append(
+                RuleHit(SignalName.INTRUSIVE_THOUGHT, EscalationLevel.MONITOR, 0.9, hit.rule_id, "harm_intrusion",
+                        hit.start, hit.evidence)
+            )
+        result.notes.append("harm content read as an unwanted (ego-dystonic) intrusion")
+
+    def _escalate(self, text: str, key: PhaseKey, result: RuleResult) -> None:
+        for rule in self.content.cues.escalations:
+            if rule.phases is not None and key not in rule.phases:
+                continue
+            for hit in list(result.hits):
+                if hit.signal != rule.signal or (rule.only_kinds and hit.kind not in rule.only_kinds):
+                    continue
+                if rule.scope == "sentence":
+                    s_start, s_end = textmod.sentence_bounds(text, hit.start)
+                    scope = text[s_start:s_end]
+                else:
+                    scope = text
+                if not any(self.cue_present(cue, scope) for cue in rule.cues):
+                    continue
+                target = rule.raises or rule.signal
+                result.hits.append(
+                    RuleHit(target, rule.level, 0.95, rule.id, hit.kind, hit.start, f"{rule.id} ({hit.rule_id})")
+                )
+                result.notes.append(f"escalated by {rule.id}")
+                break
+
+    def _topics(self, text: str, result: RuleResult) -> None:
+        for index, hit in enumerate(result.hits):
+            if hit.signal != SignalName.REASSURANCE_SEEKING or hit.topic:
+                continue
+            topic = next((t for t, pats in self.topics.items() if any(p.search(text) for p in pats)), "general")
+            result.hits[index] = RuleHit(hit.signal, hit.level, hit.score, hit.rule_id, hit.kind, hit.start,
+                                         hit.evidence, topic)

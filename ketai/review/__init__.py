@@ -1,0 +1,1 @@
+"""Clinician views: transcripts, safety events, measurements, exercises, reports."""
