@@ -28,6 +28,7 @@ def build_engine(settings: Settings | None = None, clock: Clock | None = None) -
     from ketai.wiring import build_notice_sender, build_offerer, locale_variables
 
     return SessionEngine(
+        screen_spec=guardrails.content.suicide_screen,
         store=store,
         guardrails=guardrails,
         responder=build_responder(settings, scripted),
@@ -35,5 +36,5 @@ def build_engine(settings: Settings | None = None, clock: Clock | None = None) -
         notice_sender=build_notice_sender(settings),
         offerer=build_offerer(settings),
         companion_ack_timeout_s=settings.companion_ack_timeout_s,
-        locale_variables=locale_variables(),
+        locale_variables=locale_variables(guardrails),
     )

@@ -23,6 +23,7 @@ from ketai.clock import Clock, SystemClock
 from ketai.dialogue import Say, current_step, format_remaining
 from ketai.engine_turn import TurnWork
 from ketai.guardrails.base import Guardrails
+from ketai.guardrails.schema_texts import SuicideScreenFile
 from ketai.models import TERMINAL_PHASES, Phase, Protocol, Role
 from ketai.notifying import NoticeSender
 from ketai.offers import ExerciseOfferer
@@ -46,6 +47,7 @@ class SessionEngine:
         offerer: ExerciseOfferer | None = None,
         companion_ack_timeout_s: float = 180.0,
         locale_variables: dict[str, dict[str, str]] | None = None,
+        screen_spec: SuicideScreenFile | None = None,
     ) -> None:
         self.store = store
         self.guardrails = guardrails
@@ -55,6 +57,7 @@ class SessionEngine:
         self.offerer = offerer
         self.companion_ack_timeout_s = companion_ack_timeout_s
         self.locale_variables = locale_variables or {}
+        self.screen_spec = screen_spec
 
     # -- public API ---------------------------------------------------------
 
@@ -148,6 +151,7 @@ class SessionEngine:
             store=self.store,
             now=self.clock.now(),
             ack_timeout_s=self.companion_ack_timeout_s,
+            screen_spec=self.screen_spec,
         )
 
     def _process(self, session: SessionRecord, incoming: TurnRecord) -> Reply:

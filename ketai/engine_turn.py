@@ -21,12 +21,15 @@ from ketai.dialogue import (
 )
 from ketai.errors import InvalidTransition
 from ketai.guardrails.base import EscalationActions, Guardrails
+from ketai.guardrails.schema_texts import SuicideScreenFile
 from ketai.machine import Event, GuardContext, resolve
-from ketai.models import TERMINAL_PHASES, Assessment, EscalationLevel, Phase, Role
+from ketai.models import TERMINAL_PHASES, Assessment, EscalationLevel, Phase, Role, Signal, SignalName
 from ketai.offers import ExerciseOfferer
 from ketai.replies import Reply, ReplyMessage, TransitionInfo
 from ketai.responders.base import Draft
+from ketai.parsing import parse_blood_pressure
 from ketai.sanitize import SCREEN_WINDOW_CHARS
+from ketai.screen_flow import ScreenStep, answer_screen, load_progress, start_screen
 from ketai.store.base import EventRecord, NoticeRecord, SessionRecord, TranscriptStore, TurnRecord
 
 _ACTIVE = (Phase.PRE_SESSION, Phase.DOSING, Phase.PEAK, Phase.INTEGRATION)
@@ -40,6 +43,7 @@ class TurnWork:
     store: TranscriptStore
     now: datetime
     ack_timeout_s: float
+    screen_spec: SuicideScreenFile | None = None
     says: list[Say] = field(default_factory=list)
     safety_messages: list[ReplyMessage] = field(default_factory=list)
     messages: list[ReplyMessage] = field(default_factory=list)
@@ -71,6 +75,7 @@ class TurnWork:
         assessment = self.guardrails.screen_input(
             incoming.text[:SCREEN_WINDOW_CHARS], phase=phase, role=incoming.role, memory=self.session.memory
         )
+        assessment = self._protocol_bp(assessment, incoming)
         self.assessment = assessment
         self.session.memory = self.guardrails.remember(self.session.memory, assessment, phase=phase)
         self.incoming = incoming.model_copy(update={"assessment": assessment})
@@ -88,6 +93,8 @@ class TurnWork:
         if self.session.phase is Phase.SAFETY_HOLD:
             if phase is Phase.SAFETY_HOLD and not self.safety_messages:
                 self.says.append(Say("safety_hold", "ok"))
+            return
+        if incoming.role is Role.PATIENT and self._suicide_screen(incoming.text, actions.start_suicide_screen):
             return
         interrupted = actions.patient_text is not None
         if incoming.role is Role.COMPANION:
@@ -136,6 +143,71 @@ class TurnWork:
             return
         self.says.append(Say("companion_noted", "ok", audience="companion"))
         self.asked = True
+
+    def _protocol_bp(self, assessment: Assessment, incoming: TurnRecord) -> Assessment:
+        """At the pre-session BP step, a bare reading is judged by the patient's protocol, not generic cut-offs.
+
+        The dialogue applies the clinic's per-patient thresholds (retake once, then hold and notify the
+        clinician). A generic blood-pressure signal is kept only when the reading reaches the protocol's
+        emergency thresholds, or when anything else was detected alongside it.
+        """
+        if self.session.phase is not Phase.PRE_SESSION or incoming.role is not Role.PATIENT:
+            return assessment
+        if current_step(Phase.PRE_SESSION, self.session.facts, self.session.protocol, self.now) != "bp":
+            return assessment
+        bp_only = [s for s in assessment.signals if s.name is SignalName.ADVERSE_EFFECT
+                   and s.evidence.startswith("blood pressure")]
+        if not bp_only or len(bp_only) != len(assessment.signals):
+            return assessment
+        reading = parse_blood_pressure(incoming.text)
+        protocol = self.session.protocol
+        if reading is None or (reading.systolic >= protocol.bp_emergency_systolic
+                               or reading.diastolic >= protocol.bp_emergency_diastolic):
+            return assessment
+        note = "pre-session blood pressure judged against the protocol's thresholds by the checklist"
+        return Assessment(signals=[], level=EscalationLevel.NONE, notes=[*assessment.notes, note])
+
+    # -- suicide screen --------------------------------------------------------
+
+    def _suicide_screen(self, text: str, start: bool) -> bool:
+        """Start or continue the screening questions; True when this turn belonged to the screen."""
+        if self.screen_spec is None:
+            return False
+        progress = load_progress(self.session.suicide_screen)
+        if progress is None or progress.asking is None:
+            if not start:
+                return False
+            progress, step = start_screen(self.screen_spec)
+            self.event("suicide_screen", {"status": "started"})
+        else:
+            item = progress.asking
+            progress, step = answer_screen(self.screen_spec, progress, text)
+            self.event("suicide_screen", {"status": "answer", "item": str(item),
+                                          "answer": progress.state.answers.get(item)})
+        self.session.suicide_screen = None if step.finished else progress.model_dump(mode="json")
+        for line in step.texts:
+            self.safety_messages.append(ReplyMessage(text=line, kind="safety", prompt_id="guardrails.suicide_screen"))
+        if step.finished:
+            self._screen_finished(step)
+        else:
+            self.asked = True
+        return not step.finished or self.session.phase is Phase.SAFETY_HOLD
+
+    def _screen_finished(self, step: ScreenStep) -> None:
+        level = step.level or EscalationLevel.CLINICIAN
+        self.event("suicide_screen", {"status": "finished", "level": level.value, "band": step.band,
+                                      "reasons": step.reasons})
+        self.session.highest_escalation = EscalationLevel.highest([self.session.highest_escalation, level])
+        if level < EscalationLevel.CLINICIAN:
+            return
+        # The triage result goes through the same ladder data as any other signal.
+        triaged = Signal(name=SignalName.SUICIDE_RISK, score=1.0, detector="suicide_screen", level=level,
+                         evidence=f"screen {step.band}: {', '.join(step.reasons)}")
+        assessment = Assessment(signals=[triaged], level=level)
+        actions = self.guardrails.actions_for(
+            assessment, phase=self.session.phase, role=Role.PATIENT, locale=self.session.protocol.locale
+        )
+        self.apply_actions(actions.model_copy(update={"start_suicide_screen": False}), assessment)
 
     # -- safety ----------------------------------------------------------------
 

@@ -2,25 +2,22 @@
 
 from __future__ import annotations
 
+from ketai.exercise_offers import RetrievalOfferer
+from ketai.guardrails import KetaiGuardrails
+from ketai.notify import build_notifiers
 from ketai.notifying import NoticeSender
 from ketai.offers import ExerciseOfferer
 from ketai.settings import Settings
 
 
 def build_notice_sender(settings: Settings) -> NoticeSender:
-    from ketai.notify import build_notifiers
-
-    notifiers = build_notifiers(settings)
-    return NoticeSender([n.notify_payload for n in notifiers])
+    return NoticeSender(build_notifiers(settings))
 
 
-def build_offerer(settings: Settings) -> ExerciseOfferer | None:
-    from ketai.exercise_offers import RetrievalOfferer
-
+def build_offerer(settings: Settings) -> ExerciseOfferer:
     return RetrievalOfferer(settings)
 
 
-def locale_variables() -> dict[str, dict[str, str]]:
-    from ketai.guardrails import locale_prompt_variables
-
-    return locale_prompt_variables()
+def locale_variables(guardrails: KetaiGuardrails) -> dict[str, dict[str, str]]:
+    """Prompt variables per locale ({emergency_number}, {crisis_line}, ...) from the guardrail crisis data."""
+    return {locale: guardrails.ladder.locale_values(locale) for locale in guardrails.content.crisis.locales}

@@ -37,7 +37,7 @@ def library(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def index(tmp_path: Path, library: Path) -> ExerciseIndex:
-    return ExerciseIndex.open(settings_for(tmp_path / "home"), library)
+    return ExerciseIndex.open(settings_for(tmp_path / "home"), library, recheck_interval_s=0)
 
 
 def test_sync_is_incremental(index: ExerciseIndex, library: Path) -> None:
@@ -117,10 +117,12 @@ def test_cosine_space_and_registered_embedding_function(index: ExerciseIndex) ->
     assert configuration["hnsw"] is not None and configuration["hnsw"]["space"] == "cosine"
     function = configuration["embedding_function"]
     assert function is not None and function.name() == EMBEDDING_FUNCTION_NAME
-    # A query equal to a keyword phrase matches that record exactly: cosine similarity 1.
+    # A query equal to a keyword phrase matches that record exactly (cosine distance 0).
+    result = index.store.collection.query(query_texts=["touched the bin"], n_results=1, include=["distances"])
+    assert result["ids"][0] == ["fixture-bin-touch#kw0"]
+    assert (result["distances"] or [[1.0]])[0][0] == pytest.approx(0.0, abs=1e-3)
     similarities = index.similarities("touched the bin")
-    assert similarities["fixture-bin-touch"] == pytest.approx(1.0, abs=1e-3)
-    assert max(similarities.values()) == similarities["fixture-bin-touch"]
+    assert max(similarities, key=similarities.__getitem__) == "fixture-bin-touch"
 
 
 REOPEN_SCRIPT = textwrap.dedent(

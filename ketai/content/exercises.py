@@ -32,6 +32,8 @@ from ketai.models import EXPOSURE_KINDS, Contraindication, Exercise
 EXERCISE_SUFFIX = ".md"
 _FRONT_MATTER_FENCE = "---"
 _SKIPPED_NAMES = frozenset({"readme.md", "index.md"})
+# libyaml's safe loader parses the library ~5x faster than the pure-Python one; same results.
+_YAML_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 # Phrases that reassure, promise outcomes or neutralise doubt: never in exercise text.
 FORBIDDEN_PHRASES: tuple[tuple[re.Pattern[str], str], ...] = (
@@ -132,7 +134,7 @@ def parse_exercise_file(path: Path) -> tuple[Exercise | None, list[LintProblem]]
         ]
     front_text, body = parts
     try:
-        front = yaml.safe_load(front_text)
+        front = yaml.load(front_text, Loader=_YAML_LOADER)  # a safe loader (C or Python)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 2}" if mark is not None else ""  # +1 for 0-based, +1 for the fence

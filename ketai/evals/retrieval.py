@@ -14,6 +14,7 @@ Metrics (search with no filters, as the CLI runs it):
 from __future__ import annotations
 
 import json
+import math
 import statistics
 import time
 from collections import defaultdict
@@ -69,6 +70,7 @@ class Scorecard(BaseModel):
     latency_p95_ms: float
     targets: dict[str, bool]
     misses: list[QueryResult]
+    results: list[QueryResult]
 
 
 def queries_file() -> Path:
@@ -96,7 +98,7 @@ def load_queries(path: Path | None = None, split: str = "test") -> list[Retrieva
 def percentile(values: list[float], fraction: float) -> float:
     """Nearest-rank percentile (no interpolation), e.g. ``fraction=0.95``."""
     ordered = sorted(values)
-    rank = max(1, min(len(ordered), round(fraction * len(ordered) + 0.5)))
+    rank = max(1, min(len(ordered), math.ceil(fraction * len(ordered))))
     return ordered[rank - 1]
 
 
@@ -153,6 +155,7 @@ def evaluate(queries: list[RetrievalQuery], index: ExerciseSource, split: str = 
             f"query p95 < {TARGET_P95_MS:g} ms": p95 < TARGET_P95_MS,
         },
         misses=[r for r in results if not (r.hit_id and r.hit_dimension)],
+        results=results,
     )
 
 

@@ -62,6 +62,8 @@ class ContextChecker:
         self.fiction = many("fiction", spec.fiction)
         self.media = many("media", spec.media)
         self.future_plan = many("future_plan", spec.future_plan)
+        self.conditional = many("conditional", spec.conditional)
+        self.resolved_now = many("resolved_now", spec.resolved_now)
         self.other_person = many("other_person", spec.other_person)
         self.first_person = many("first_person", spec.first_person)
         self.dystonic = many("dystonic", spec.dystonic)
@@ -112,6 +114,16 @@ class ContextChecker:
                 return other > first
         return False
 
+    def conditional_question(self, text: str, start: int) -> bool:
+        s_start, s_end = textmod.sentence_bounds(text, start)
+        return _any(self.conditional, text[s_start:s_end])
+
+    def resolved(self, text: str) -> bool:
+        return _any(self.resolved_now, text)
+
+    def fiction_in(self, text: str) -> bool:
+        return _any(self.fiction, text)
+
     def future_planned(self, text: str, start: int) -> bool:
         s_start, s_end = textmod.sentence_bounds(text, start)
         return _any(self.future_plan, text[s_start:s_end])
@@ -121,17 +133,12 @@ class ContextChecker:
         itself inside a dystonic clause."""
         if not _any(self.dystonic, text):
             return False
-        for pattern in self.syntonic:
-            for match in pattern.finditer(text):
-                clause = text[textmod.clause_start(text, match.start()) : match.start()]
-                if not _any(self.dystonic, clause):
-                    return False
-        return True
+        return not self.strongly_syntonic(text)
 
     def strongly_syntonic(self, text: str) -> bool:
         for pattern in self.syntonic:
             for match in pattern.finditer(text):
-                clause = text[textmod.clause_start(text, match.start()) : match.start()]
+                clause = text[textmod.clause_start(text, match.start()) : match.end()]
                 if not _any(self.dystonic, clause):
                     return True
         return False
@@ -147,7 +154,10 @@ _THIRD_PERSON_RULES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\b(?:himself|herself|themselves|themself)\b"), "myself"),
     (re.compile(r"\b(?:his|their)\b"), "my"),
     (
-        re.compile(r"\bher\b(?= (?!and\b|but\b|to\b|in\b|on\b|at\b|with\b|for\b|up\b|down\b|out\b|off\b|again\b|so\b|now\b|the\b|a\b|because\b|if\b|that\b|please\b)[a-z])"),
+        re.compile(
+            r"\bher\b(?= (?!and\b|but\b|to\b|in\b|on\b|at\b|with\b|for\b|up\b|down\b|out\b|off\b|again\b"
+            r"|so\b|now\b|the\b|a\b|because\b|if\b|that\b|please\b)[a-z])"
+        ),
         "my",
     ),
     (re.compile(r"\b(?:him|her|them)\b"), "me"),

@@ -66,7 +66,12 @@ class GuardrailContent:
                 raise ContentError(f"{where}: unknown macro %{name}%")
             return f"(?:{self.normalise.macros[name]})"
 
-        return _MACRO.sub(replace, regex)
+        expanded = regex
+        for _ in range(5):  # macros may use other macros; five levels is plenty and stops cycles
+            if not _MACRO.search(expanded):
+                return expanded
+            expanded = _MACRO.sub(replace, expanded)
+        raise ContentError(f"{where}: macros nest too deeply (a cycle?)")
 
     def compile(self, regex: str, where: str) -> re.Pattern[str]:
         expanded = self.expand(regex, where)
@@ -103,7 +108,9 @@ def _merge_texts(root: Path) -> tuple[dict[str, tuple[str, str]], dict[str, str]
             continue
         for text_id, text in _read(path, TextsFile, root).texts.items():
             if text_id in texts:
-                raise ContentError(f"{path.relative_to(root.parent)}: field texts.{text_id}: duplicate text id")
+                raise ContentError(
+                    f"{path.relative_to(root.parent)}: field texts.{text_id}: duplicate text id"
+                )
             texts[text_id] = (text.patient, text.companion)
     return texts, alerts
 
@@ -113,7 +120,9 @@ def _check_references(content: GuardrailContent) -> None:
     for signal, actions in content.ladder.signals.items():
         for level, text_id in actions.texts.items():
             if text_id not in content.texts:
-                raise ContentError(f"{ladder_file}: field signals.{signal}.texts.{level}: unknown text id {text_id!r}")
+                raise ContentError(
+                    f"{ladder_file}: field signals.{signal}.texts.{level}: unknown text id {text_id!r}"
+                )
         for level, alert_id in actions.alerts.items():
             if alert_id not in content.alerts:
                 raise ContentError(
@@ -130,7 +139,9 @@ def _check_references(content: GuardrailContent) -> None:
             raise ContentError(f"{ladder_file}: field ack_timeout.{level}.patient_text: unknown text id")
     for rule_id, text_id in content.output_policy.rule_fallbacks.items():
         if text_id not in content.texts:
-            raise ContentError(f"guardrails/output_policy.yaml: field rule_fallbacks.{rule_id}: unknown text id")
+            raise ContentError(
+                f"guardrails/output_policy.yaml: field rule_fallbacks.{rule_id}: unknown text id"
+            )
     crisis = content.crisis
     for key in (crisis.default_locale, crisis.fallback_locale):
         if key not in crisis.locales:
@@ -139,7 +150,9 @@ def _check_references(content: GuardrailContent) -> None:
     for index, escalation in enumerate(content.cues.escalations):
         for cue in escalation.cues:
             if cue not in cue_names:
-                raise ContentError(f"guardrails/cues.yaml: field escalations.{index}.cues: unknown cue {cue!r}")
+                raise ContentError(
+                    f"guardrails/cues.yaml: field escalations.{index}.cues: unknown cue {cue!r}"
+                )
     for index, rule in enumerate(content.memory.rules):
         for cue in rule.cues:
             if cue not in cue_names:

@@ -20,6 +20,19 @@ from ketai.guardrails.schema import LexiconPattern, PhaseKey, phase_key
 from ketai.models import EscalationLevel, Phase, Role, SignalName
 
 _ADVERSE = SignalName.ADVERSE_EFFECT
+_CONDITIONAL = frozenset(
+    {
+        SignalName.ADVERSE_EFFECT,
+        SignalName.MEDICAL_EMERGENCY,
+        SignalName.UNSAFE_ACTIVITY,
+        SignalName.COMPANION_ABSENT,
+    }
+)
+_RESOLVABLE = frozenset({SignalName.ADVERSE_EFFECT, SignalName.COMPANION_ABSENT})
+FICTION_PROOF = frozenset(
+    {SignalName.DOSING_REQUEST, SignalName.MEDICATION_CHANGE, SignalName.PROMPT_INJECTION}
+)
+"""A story or role-play frame never cancels dose, medicine or injection content."""
 
 
 @dataclass(frozen=True)
@@ -50,7 +63,11 @@ class RuleResult:
     cues: set[str] = field(default_factory=set)
     screened_text: str = ""
     """Normalised text with idioms replaced (what the classifier embeds)."""
+    scan_text: str = ""
+    """What the patterns ran on (companion reports rewritten into the first person)."""
     dystonic: bool = False
+    fiction: bool = False
+    """A fiction/quotation cue is in the message (classifier-only signals are then not trusted)."""
 
     def levels(self) -> dict[SignalName, EscalationLevel]:
         best: dict[SignalName, EscalationLevel] = {}
@@ -69,17 +86,33 @@ class RuleEngine:
         for file_name, lexicon in content.lexicons.items():
             for pattern in lexicon.patterns:
                 where = f"guardrails/lexicons/{file_name}: pattern {pattern.id}"
-                self.patterns.append(CompiledPattern(lexicon.signal, pattern, content.compile(pattern.regex, where)))
+                self.patterns.append(
+                    CompiledPattern(lexicon.signal, pattern, content.compile(pattern.regex, where))
+                )
         self.cues = {
             name: [content.compile(r, f"guardrails/cues.yaml: cue {name}") for r in regexes]
             for name, regexes in content.cues.cues.items()
         }
         topics = content.signals.reassurance_topics
         self.topics = {
-            topic: [content.compile(r, f"guardrails/signals.yaml: reassurance_topics.{topic}") for r in regexes]
+            topic: [
+                content.compile(r, f"guardrails/signals.yaml: reassurance_topics.{topic}") for r in regexes
+            ]
             for topic, regexes in topics.items()
         }
         self.bp = re.compile(content.signals.bp_reading)
+        self.gates = {
+            name: [
+                content.compile(r, f"guardrails/signals.yaml: signals.{name}.classifier_gate")
+                for r in spec.classifier_gate
+            ]
+            for name, spec in content.signals.signals.items()
+        }
+
+    def gate_open(self, signal: SignalName, text: str) -> bool:
+        """Whether the classifier may report ``signal`` for this (screened) text."""
+        gates = self.gates.get(signal, [])
+        return not gates or any(g.search(text) for g in gates)
 
     def prepare(self, text: str) -> tuple[str, list[str]]:
         """Normalised text with idioms replaced by their meaning, and the idioms found."""
@@ -87,6 +120,13 @@ class RuleEngine:
 
     def cue_present(self, name: str, text: str) -> bool:
         return any(p.search(text) for p in self.cues.get(name, []))
+
+    def cue_words(self, name: str, text: str) -> str | None:
+        for pattern in self.cues.get(name, []):
+            match = pattern.search(text)
+            if match:
+                return match.group(0)[:80]
+        return None
 
     def screen(self, text: str, *, phase: Phase | None, role: Role) -> RuleResult:
         screened, idioms = self.prepare(text)
@@ -96,7 +136,7 @@ class RuleEngine:
         key = phase_key(phase)
         is_companion = role == Role.COMPANION
         scan = companion_perspective(screened) if is_companion else screened
-        matched: set[SignalName] = set()
+        result.scan_text = scan
         for compiled in self.patterns:
             spec = compiled.spec
             if spec.phases is not None and key not in spec.phases:
@@ -104,18 +144,25 @@ class RuleEngine:
             if spec.roles is not None and role.value not in spec.roles:
                 continue
             for match in compiled.regex.finditer(scan):
-                matched.add(compiled.signal)
                 hit = self._judge(compiled, match, scan, key, is_companion, result)
-                if hit is not None:
-                    result.hits.append(hit)
-                    break
+                if hit is None:
+                    continue
+                if hit.level == EscalationLevel.NONE or spec.probe:
+                    if hit.level == EscalationLevel.NONE:
+                        result.notes.append(f"all clear: {hit.evidence}")
+                        result.cancelled.update(spec.clears or [compiled.signal])
+                    continue
+                result.hits.append(hit)
+                break
+        result.fiction = self.context.fiction_in(scan)
         self._blood_pressure(scan, key, result)
         self._intrusions(scan, result)
         result.cues = {name for name in self.cues if self.cue_present(name, scan)}
-        self._escalate(scan, key, result)
+        escalated = self.escalate_hits(scan, key, result.hits)
+        result.hits.extend(escalated)
+        result.notes.extend(f"escalated by {hit.rule_id}" for hit in escalated)
         self._topics(scan, result)
-        found = {hit.signal for hit in result.hits}
-        result.cancelled = matched - found
+        result.cancelled -= {hit.signal for hit in result.hits}
         return result
 
     # -- one match ------------------------------------------------------------------------------
@@ -134,23 +181,34 @@ class RuleEngine:
         ignore = set(spec.ignore)
         level = spec.level
         why = f"{spec.id} '{match.group(0)[:60]}'"
+        signal = compiled.signal
+        reason: str | None = None
         if "negation" not in ignore and ctx.negated(text, start, match.end()):
-            result.notes.append(f"negated: {why}")
-            return None
-        if "fiction" not in ignore and ctx.fictional(text, start):
-            result.notes.append(f"fiction or quotation: {why}")
-            return None
-        if spec.subject_check and not is_companion and "other_person" not in ignore and ctx.about_someone_else(text, start):
-            result.notes.append(f"about someone else: {why}")
-            return None
-        if compiled.signal == SignalName.UNSAFE_ACTIVITY and ctx.future_planned(text, start):
-            result.notes.append(f"planned for later: {why}")
+            reason = "negated"
+        elif "fiction" not in ignore and signal not in FICTION_PROOF and ctx.fictional(text, start):
+            reason = "fiction or quotation"
+        elif (
+            spec.subject_check
+            and not is_companion
+            and "other_person" not in ignore
+            and ctx.about_someone_else(text, start)
+        ):
+            reason = "about someone else"
+        elif signal == SignalName.UNSAFE_ACTIVITY and ctx.future_planned(text, start):
+            reason = "planned for later"
+        elif signal in _CONDITIONAL and ctx.conditional_question(text, start):
+            reason = "a question about what to do if"
+        elif signal in _RESOLVABLE and ctx.resolved(text):
+            reason = "already resolved"
+        elif "past" not in ignore and ctx.past(text, start) == "resolved":
+            reason = "past and resolved"
+        if reason is not None:
+            if not spec.probe:
+                result.notes.append(f"{reason}: {why}")
+            result.cancelled.add(signal)
             return None
         if "past" not in ignore:
             past = ctx.past(text, start)
-            if past == "resolved":
-                result.notes.append(f"past and resolved: {why}")
-                return None
             if past == "remote" and spec.past_level is not None:
                 result.notes.append(f"remote past, lowered to {spec.past_level.value}: {why}")
                 level = spec.past_level
@@ -158,9 +216,10 @@ class RuleEngine:
             level = spec.phase_levels[key]
             if level == EscalationLevel.NONE:
                 result.notes.append(f"expected in phase {key}: {why}")
+                result.cancelled.add(signal)
                 return None
             result.notes.append(f"phase {key} sets {level.value}: {why}")
-        return RuleHit(compiled.signal, level, spec.score, spec.id, spec.kind, start, why, spec.topic)
+        return RuleHit(signal, level, spec.score, spec.id, spec.kind, start, why, spec.topic)
 
     # -- message-level steps --------------------------------------------------------------------
 
@@ -174,35 +233,64 @@ class RuleEngine:
             crisis = systolic >= signals.bp_clinician[0] or diastolic >= signals.bp_clinician[1]
             high = systolic >= signals.bp_companion[0] or diastolic >= signals.bp_companion[1]
             if crisis:
-                result.hits.append(RuleHit(_ADVERSE, EscalationLevel.CLINICIAN, 0.97, "bp-crisis", "bp_crisis",
-                                           match.start(), evidence))
+                result.hits.append(
+                    RuleHit(
+                        _ADVERSE,
+                        EscalationLevel.CLINICIAN,
+                        0.97,
+                        "bp-crisis",
+                        "bp_crisis",
+                        match.start(),
+                        evidence,
+                    )
+                )
             elif high:
                 level = EscalationLevel.CLINICIAN if key == "pre_session" else EscalationLevel.COMPANION
-                result.hits.append(RuleHit(_ADVERSE, level, 0.95, "bp-high", "bp_high", match.start(), evidence))
+                result.hits.append(
+                    RuleHit(_ADVERSE, level, 0.95, "bp-high", "bp_high", match.start(), evidence)
+                )
+                if not self.cue_present("bp_symptom", text):  # the numbers decide, not the classifier
+                    result.cancelled.add(SignalName.MEDICAL_EMERGENCY)
+            else:
+                result.notes.append(f"{evidence} is within the usual range")
+                result.cancelled.update({_ADVERSE, SignalName.MEDICAL_EMERGENCY})
 
     def _intrusions(self, text: str, result: RuleResult) -> None:
         """Harm-to-others content in an ego-dystonic context is an OCD intrusion (monitor), unless a
         strong syntonic cue (intent, means, grievance, timing) stands outside that context."""
         harm = [h for h in result.hits if h.signal == SignalName.HARM_TO_OTHERS]
         result.dystonic = self.context.ego_dystonic(text, 0)
-        if not harm or not result.dystonic:
+        if not result.dystonic:
+            return
+        # "I picture hurting him and I feel sick": disgust at the thought, not nausea.
+        result.hits = [h for h in result.hits if h.kind != "feel_sick"]
+        if not harm:
             return
         for hit in harm:
             result.hits.remove(hit)
             result.hits.append(
-                RuleHit(SignalName.INTRUSIVE_THOUGHT, EscalationLevel.MONITOR, 0.9, hit.rule_id, "harm_intrusion",
-                        hit.start, hit.evidence)
+                RuleHit(
+                    SignalName.INTRUSIVE_THOUGHT,
+                    EscalationLevel.MONITOR,
+                    0.9,
+                    hit.rule_id,
+                    "harm_intrusion",
+                    hit.start,
+                    hit.evidence,
+                )
             )
         result.notes.append("harm content read as an unwanted (ego-dystonic) intrusion")
 
-    def _escalate(self, text: str, key: PhaseKey, result: RuleResult) -> None:
+    def escalate_hits(self, text: str, key: PhaseKey, hits: list[RuleHit]) -> list[RuleHit]:
+        """Extra, higher hits caused by context cues (intent, preparation, sedation, immediate danger ...)."""
+        raised: list[RuleHit] = []
         for rule in self.content.cues.escalations:
             if rule.phases is not None and key not in rule.phases:
                 continue
-            for hit in list(result.hits):
+            for hit in hits:
                 if hit.signal != rule.signal or (rule.only_kinds and hit.kind not in rule.only_kinds):
                     continue
-                if rule.scope == "sentence":
+                if rule.scope == "sentence" and hit.kind != "classifier":
                     s_start, s_end = textmod.sentence_bounds(text, hit.start)
                     scope = text[s_start:s_end]
                 else:
@@ -210,16 +298,27 @@ class RuleEngine:
                 if not any(self.cue_present(cue, scope) for cue in rule.cues):
                     continue
                 target = rule.raises or rule.signal
-                result.hits.append(
-                    RuleHit(target, rule.level, 0.95, rule.id, hit.kind, hit.start, f"{rule.id} ({hit.rule_id})")
+                raised.append(
+                    RuleHit(
+                        target,
+                        rule.level,
+                        max(hit.score, 0.9),
+                        rule.id,
+                        hit.kind,
+                        hit.start,
+                        f"{rule.id} ({hit.rule_id})",
+                    )
                 )
-                result.notes.append(f"escalated by {rule.id}")
                 break
+        return raised
 
     def _topics(self, text: str, result: RuleResult) -> None:
         for index, hit in enumerate(result.hits):
             if hit.signal != SignalName.REASSURANCE_SEEKING or hit.topic:
                 continue
-            topic = next((t for t, pats in self.topics.items() if any(p.search(text) for p in pats)), "general")
-            result.hits[index] = RuleHit(hit.signal, hit.level, hit.score, hit.rule_id, hit.kind, hit.start,
-                                         hit.evidence, topic)
+            topic = next(
+                (t for t, pats in self.topics.items() if any(p.search(text) for p in pats)), "general"
+            )
+            result.hits[index] = RuleHit(
+                hit.signal, hit.level, hit.score, hit.rule_id, hit.kind, hit.start, hit.evidence, topic
+            )

@@ -12,7 +12,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ketai.models import EscalationLevel, Phase, SignalName
 
-PhaseKey = Literal["pre_session", "dosing", "peak", "integration", "complete", "safety_hold", "aborted", "outside"]
+PhaseKey = Literal[
+    "pre_session", "dosing", "peak", "integration", "complete", "safety_hold", "aborted", "outside"
+]
 """A phase name, or ``outside`` for messages with no phase (outside a session)."""
 
 Modifier = Literal["negation", "past", "fiction", "other_person", "future_plan", "dystonic"]
@@ -62,6 +64,12 @@ class ModifiersFile(Header):
     past_resolved: list[str]
     fiction: list[str]
     media: list[str]
+    conditional: list[str]
+    """'What should I do if I feel sick?': a protocol question, not a report
+    (adverse effect, medical emergency, unsafe activity, companion absent)."""
+    resolved_now: list[str]
+    """'It has passed now', 'she is back': the effect or absence is over
+    (adverse effect, companion absent)."""
     future_plan: list[str]
     other_person: list[str]
     first_person: list[str]
@@ -93,8 +101,11 @@ class LexiconPattern(Strict):
     past_level: EscalationLevel | None = None
     """Level for a remote-past mention that is not clearly resolved (None: unchanged)."""
     topic: str | None = None
-    also: list[SignalName] = Field(default_factory=list)
-    """Extra signals this match implies (at their default level)."""
+    probe: bool = False
+    """A broad topic mention: never flags by itself, but when its context cancels it (negated, past,
+    fiction, someone else) the classifier may not add this signal either."""
+    clears: list[SignalName] = Field(default_factory=list)
+    """For ``level: none`` all-clear patterns ('breathing fine'): signals the classifier may not add."""
     examples: list[str] = Field(default_factory=list)
     """Messages this pattern must flag (checked by tests)."""
     non_examples: list[str] = Field(default_factory=list)
@@ -117,6 +128,8 @@ class SignalSpec(Strict):
     """Phases where the classifier may report this signal (None = all)."""
     priority: int = Field(ge=0, le=1000)
     """Which signal's text leads when several fire at the same level (higher first)."""
+    classifier_gate: list[str] = Field(default_factory=list)
+    """The classifier may only report this signal when one of these topic regexes matches (empty: always)."""
 
 
 class SignalsFile(Header):
@@ -157,7 +170,8 @@ class MemoryRule(Strict):
     min_level: EscalationLevel
     within_turns: int = Field(ge=1)
     cues: list[str]
-    raises: SignalName
+    raises: SignalName | None = None
+    """Signal to raise (None: the earlier signal that triggered the rule)."""
     level: EscalationLevel
     note: str
     """Explanation stored as ``Assessment.memory_note``; ``{signal}``, ``{turn}``, ``{cue}`` are filled in."""

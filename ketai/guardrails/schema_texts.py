@@ -145,6 +145,7 @@ class SuicideScreenFile(Header):
 
 class OutputRule(Strict):
     id: str
+    """Reported rule id: the part before the first dot ("minimising_risk.context" -> "minimising_risk")."""
     kind: Literal["pattern", "missing_crisis"] = "pattern"
     patterns: list[str] = Field(default_factory=list)
     negation_cancels: bool = True
@@ -154,7 +155,8 @@ class OutputRule(Strict):
     """Regexes that, found anywhere in the draft, exempt it (e.g. grounding at peak)."""
     signals: list[SignalName] = Field(default_factory=list)
     """For ``missing_crisis``: assessment signals that require crisis resources."""
-    min_level: EscalationLevel = EscalationLevel.CLINICIAN
+    min_level: EscalationLevel = EscalationLevel.NONE
+    """The rule applies only when the assessment is at least this level (``missing_crisis``: required)."""
     examples: list[str] = Field(default_factory=list)
     non_examples: list[str] = Field(default_factory=list)
 
@@ -163,6 +165,9 @@ class OutputPolicyFile(Header):
     rules: list[OutputRule]
     fallbacks: dict[PhaseKey, str]
     """Phase-appropriate clinician-written reply used in place of an unsafe draft."""
+    classifier_veto: list[str] = Field(default_factory=list)
+    """Declining or deferring language ('I won't answer that', 'only your prescriber decides', 'no driving
+    today'): when present, the draft classifier alone may not replace the draft (regex rules still can)."""
     rule_fallbacks: dict[str, str] = Field(default_factory=dict)
     """Rule id -> text id in texts/*.yaml when one rule needs its own reply (e.g. dosing)."""
 

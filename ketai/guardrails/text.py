@@ -42,7 +42,13 @@ _APOSTROPHE_RULES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"'ve\b"), " have"),
     (re.compile(r"'re\b"), " are"),
     (re.compile(r"\bi'm\b"), "i am"),
-    (re.compile(r"\b(he|she|it|that|what|there|who|where|how|everything|nothing)'s\b"), r"\1 is"),
+    (
+        re.compile(
+            r"\b(he|she|it|that|what|there|who|where|how|everything|nothing|tonight|today|tomorrow|this|here|"
+            r"everyone|everybody|nobody|someone|something|life|time)'s\b"
+        ),
+        r"\1 is",
+    ),
     (re.compile(r"\blet's\b"), "let us"),
 )
 _LEET_TOKEN = re.compile(r"\b(?=\w*[a-z])(?=\w*[013457@$])[a-z013457@$]{3,}\b")
@@ -94,9 +100,9 @@ def normalise(text: str, substitutions: Substitutions) -> str:
     for pattern, replacement in _APOSTROPHE_RULES:
         text = pattern.sub(replacement, text)
     text = text.replace("'", "")
-    text = _LEET_TOKEN.sub(_undo_leet, text)
     text = _LONG_RUN.sub(r"\1\1", text)
     text = substitutions.apply(text)
+    text = _LEET_TOKEN.sub(_undo_leet, text)
     return _SPACE.sub(" ", text).strip()
 
 

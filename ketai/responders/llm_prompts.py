@@ -120,7 +120,9 @@ def load_llm_prompts(folder: Path | None = None) -> LLMPromptSet:
         phase = prompt.meta.phase
         if phase is None:
             if base is not None:
-                raise ContentError(f"{path.name}: a second base prompt (no 'phase'); {base.file_name} is the first")
+                raise ContentError(
+                    f"{path.name}: a second base prompt (no 'phase'); {base.file_name} is the first"
+                )
             base = prompt
         elif phase not in LLM_PHASES:
             raise ContentError(f"{path.name}: phase {phase.value!r} never uses the LLM responder")
@@ -128,7 +130,9 @@ def load_llm_prompts(folder: Path | None = None) -> LLMPromptSet:
             raise ContentError(f"{path.name}: phase {phase.value!r} already has {phases[phase].file_name}")
         else:
             if prompt.meta.keep_verbatim or prompt.meta.exact_questions:
-                raise ContentError(f"{path.name}: 'keep_verbatim'/'exact_questions' belong in the base prompt only")
+                raise ContentError(
+                    f"{path.name}: 'keep_verbatim'/'exact_questions' belong in the base prompt only"
+                )
             phases[phase] = prompt
     if base is None:
         raise ContentError(f"prompts/llm: no base prompt (a file without 'phase') in {root}")

@@ -163,7 +163,7 @@ def suds_fit(exercise: Exercise, current: int | None) -> tuple[float, str]:
         return 1.0, f"current distress {current} is within its range {span}"
     if current > exercise.suds_max:
         fit = max(-1.0, 1.0 - (current - exercise.suds_max) / SUDS_FALLOFF_ABOVE)
-        return fit, f"current distress {current} is above its range {span}: may be too much right now"
+        return fit, f"current distress {current} is above its range {span}: better once distress is lower"
     fit = max(0.0, 1.0 - (exercise.suds_min - current) / SUDS_FALLOFF_BELOW)
     return fit, f"current distress {current} is below its usual range {span}"
 
@@ -219,5 +219,6 @@ def recommend(
     from ketai.retrieval.index import default_index
 
     chosen = index if index is not None else default_index()
-    similarities = chosen.similarities(query)
+    # Nothing said yet (e.g. the integration phase opens): rank on dimensions and SUDS alone.
+    similarities = chosen.similarities(query) if query.strip() else {}
     return rank(list(chosen.exercises.values()), similarities, context).ranked[: max(k, 0)]

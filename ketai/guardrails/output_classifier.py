@@ -1,0 +1,106 @@
+"""Output policy, layer 2: a linear classifier over draft-reply embeddings (runtime: numpy only).
+
+Regexes catch the unsafe drafts they were written for; free text needs a second look. This one-vs-rest
+logistic regression names which output rule a draft breaks (dose advice, medication advice, diagnosis,
+reassurance, efficacy claim, minimising risk, permission for an unsafe activity). Features: the draft's
+embedding plus one-hot phase and assessment level. Trained only on ``outputs_train.jsonl`` by
+``python -m ketai.guardrails.train_output`` with thresholds from cross-validation on the same file.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from ketai.embeddings import DIMENSIONS, MODEL_ID, BundledEmbedder
+from ketai.errors import ContentError
+from ketai.guardrails.classifier import PHASE_KEYS
+from ketai.guardrails.schema import phase_key
+from ketai.models import EscalationLevel, Phase
+
+OUTPUT_ARTIFACT_NAME = "output_classifier.json"
+LEVEL_KEYS: tuple[str, ...] = tuple(level.value for level in EscalationLevel)
+OUTPUT_RULES: tuple[str, ...] = (
+    "dose_advice", "medication_advice", "diagnosis", "reassurance", "efficacy_claim", "minimising_risk",
+    "unsafe_activity_permission",
+)  # fmt: skip
+FloatArray = npt.NDArray[np.float32]
+
+
+class OutputClassifierArtifact(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    version: int = Field(ge=1)
+    reviewed_by: str
+    embedding_model: str
+    trained_at: datetime
+    seed: int
+    data_files: dict[str, str]
+    phase_keys: list[str]
+    level_keys: list[str]
+    labels: list[str]
+    weights: list[list[float]]
+    intercepts: list[float]
+    thresholds: dict[str, float]
+    c: float
+    metrics: dict[str, float] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _shapes(self) -> OutputClassifierArtifact:
+        width = DIMENSIONS + len(self.phase_keys) + len(self.level_keys)
+        if len(self.weights) != len(self.labels) or any(len(row) != width for row in self.weights):
+            raise ValueError(f"weights must be one row of {width} values per label")
+        return self
+
+
+def output_context(phase: Phase | None, level: EscalationLevel) -> FloatArray:
+    key = phase_key(phase)
+    values = [1.0 if key == k else 0.0 for k in PHASE_KEYS] + [
+        1.0 if level.value == k else 0.0 for k in LEVEL_KEYS
+    ]
+    return np.array(values, dtype=np.float32)
+
+
+class OutputClassifier:
+    def __init__(self, artifact: OutputClassifierArtifact, embedder: BundledEmbedder) -> None:
+        if artifact.embedding_model != MODEL_ID or tuple(artifact.phase_keys) != PHASE_KEYS:
+            raise ContentError("output classifier does not match this version of KetAI; retrain it")
+        if tuple(artifact.level_keys) != LEVEL_KEYS:
+            raise ContentError("output classifier level layout changed; retrain it")
+        self.artifact = artifact
+        self.embedder = embedder
+        self.weights = np.array(artifact.weights, dtype=np.float32).T
+        self.intercepts = np.array(artifact.intercepts, dtype=np.float32)
+        self.thresholds = np.array(
+            [artifact.thresholds.get(k, 1.01) for k in artifact.labels], dtype=np.float32
+        )
+
+    @classmethod
+    def load(cls, path: Path, embedder: BundledEmbedder) -> OutputClassifier:
+        try:
+            artifact = OutputClassifierArtifact.model_validate(json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ContentError(f"{path}: cannot read output classifier ({exc})") from exc
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            raise ContentError(
+                f"{path}: field {'.'.join(str(p) for p in first['loc'])}: {first['msg']}"
+            ) from exc
+        return cls(artifact, embedder)
+
+    def probabilities(self, text: str, phase: Phase | None, level: EscalationLevel) -> FloatArray:
+        features = np.hstack([self.embedder.embed([text])[0], output_context(phase, level)])
+        logits = features @ self.weights + self.intercepts
+        probs: FloatArray = (1.0 / (1.0 + np.exp(-logits))).astype(np.float32)
+        return probs
+
+    def predict(self, text: str, phase: Phase | None, level: EscalationLevel) -> dict[str, float]:
+        probs = self.probabilities(text, phase, level)
+        labels = self.artifact.labels
+        return {label: float(p) for label, p, t in zip(labels, probs, self.thresholds, strict=True) if p >= t}

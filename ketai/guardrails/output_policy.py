@@ -1,0 +1,146 @@
+"""Output policy: every draft reply is checked before it is sent (``guardrails/output_policy.yaml``).
+
+Unsafe drafts (dose or medication advice, diagnosis, reassurance of OCD content, efficacy claims,
+minimising risk, permission for unsafe activity, or missing crisis resources after a crisis assessment)
+are replaced by a clinician-written fallback for the phase, or the rule's own text. The replacement is
+guaranteed to carry crisis resources whenever the assessment needs them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from ketai.guardrails import text as textmod
+from ketai.guardrails.context import ContextChecker
+from ketai.guardrails.ladder import Ladder
+from ketai.guardrails.loader import GuardrailContent
+from ketai.guardrails.output_classifier import OutputClassifier
+from ketai.guardrails.schema import phase_key
+from ketai.guardrails.schema_texts import OutputRule
+from ketai.models import Assessment, EscalationLevel, OutputVerdict, Phase, Role
+
+MAX_DRAFT_CHARS = 8000
+"""Drafts are checked on their first 8000 characters (a reply longer than that is itself a problem)."""
+
+
+@dataclass(frozen=True)
+class CompiledRule:
+    spec: OutputRule
+    patterns: tuple[re.Pattern[str], ...]
+    unless: tuple[re.Pattern[str], ...]
+
+    @property
+    def reported(self) -> str:
+        return self.spec.id.split(".")[0]
+
+
+class OutputPolicy:
+    def __init__(
+        self,
+        content: GuardrailContent,
+        context: ContextChecker,
+        ladder: Ladder,
+        substitutions: textmod.Substitutions,
+        classifier: OutputClassifier | None = None,
+    ) -> None:
+        self.classifier = classifier
+        self.content = content
+        self.context = context
+        self.ladder = ladder
+        self.substitutions = substitutions
+        where = "guardrails/output_policy.yaml"
+        self.rules = [
+            CompiledRule(
+                rule,
+                tuple(content.compile(p, f"{where}: rule {rule.id}") for p in rule.patterns),
+                tuple(content.compile(p, f"{where}: rule {rule.id} unless") for p in rule.unless),
+            )
+            for rule in content.output_policy.rules
+        ]
+        self.must_mention = [re.compile(p, re.IGNORECASE) for p in content.crisis.must_mention]
+        self.veto = [
+            content.compile(p, f"{where}: classifier_veto.{i}")
+            for i, p in enumerate(content.output_policy.classifier_veto)
+        ]
+
+    def has_crisis_resources(self, text: str) -> bool:
+        return any(p.search(text) for p in self.must_mention)
+
+    def needs_crisis(self, rule: OutputRule, assessment: Assessment | None) -> bool:
+        if assessment is None or assessment.level < rule.min_level:
+            return False
+        if assessment.level == EscalationLevel.EMERGENCY or not assessment.signals:
+            return True  # level-only assessments (e.g. from `ketai screen`) are treated conservatively
+        return any(s.name in rule.signals and s.level >= rule.min_level for s in assessment.signals)
+
+    def _fires(self, rule: CompiledRule, text: str, draft: str, assessment: Assessment | None) -> bool:
+        spec = rule.spec
+        if spec.kind == "missing_crisis":
+            return self.needs_crisis(spec, assessment) and not self.has_crisis_resources(draft)
+        level = assessment.level if assessment else EscalationLevel.NONE
+        if level < spec.min_level or any(p.search(text) for p in rule.unless):
+            return False
+        for pattern in rule.patterns:
+            for match in pattern.finditer(text):
+                if spec.negation_cancels and self.context.negated(text, match.start(), match.end()):
+                    continue
+                return True
+        return False
+
+    def fired_rules(self, draft: str, *, phase: Phase | None, assessment: Assessment | None) -> list[str]:
+        text = textmod.normalise(draft[:MAX_DRAFT_CHARS], self.substitutions)
+        key = phase_key(phase)
+        fired: list[str] = []
+        for rule in self.rules:
+            if rule.spec.phases is not None and key not in rule.spec.phases:
+                continue
+            if rule.reported not in fired and self._fires(rule, text, draft, assessment):
+                fired.append(rule.reported)
+        if self.classifier is not None and text.strip() and not any(v.search(text) for v in self.veto):
+            level = assessment.level if assessment else EscalationLevel.NONE
+            phases = {r.reported: r.spec.phases for r in self.rules}
+            for name in self.classifier.predict(text, phase, level):
+                allowed = phases.get(name)
+                if name not in fired and (allowed is None or key in allowed):
+                    fired.append(name)
+        return fired
+
+    def screen(
+        self,
+        draft: str,
+        *,
+        phase: Phase | None,
+        assessment: Assessment | None,
+        locale: str = "US",
+        role: Role = Role.PATIENT,
+    ) -> OutputVerdict:
+        fired = self.fired_rules(draft, phase=phase, assessment=assessment)
+        if not fired:
+            return OutputVerdict(verdict="pass")
+        return OutputVerdict(
+            verdict="replace",
+            rules=fired,
+            replacement=self.replacement(fired, phase, assessment, locale, role),
+        )
+
+    def replacement(
+        self, fired: list[str], phase: Phase | None, assessment: Assessment | None, locale: str, role: Role
+    ) -> str:
+        policy = self.content.output_policy
+        text_id = next((policy.rule_fallbacks[r] for r in fired if r in policy.rule_fallbacks), None)
+        if text_id == "generic_emergency" and assessment is not None:
+            actions = self.ladder.actions_for(assessment, phase=phase, role=role, locale=locale)
+            replacement = actions.patient_text or self.ladder.text(text_id, role, locale)
+        elif text_id is not None:
+            replacement = self.ladder.text(text_id, role, locale)
+        else:
+            replacement = policy.fallbacks.get(phase_key(phase)) or policy.fallbacks["outside"]
+        crisis_rule = next((r.spec for r in self.rules if r.spec.kind == "missing_crisis"), None)
+        if (
+            crisis_rule
+            and self.needs_crisis(crisis_rule, assessment)
+            and not self.has_crisis_resources(replacement)
+        ):
+            replacement = f"{replacement} {self.ladder.locale_values(locale)['crisis_block']}"
+        return replacement

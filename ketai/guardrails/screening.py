@@ -1,0 +1,237 @@
+"""``KetaiGuardrails``: the object the engine calls (implements ``ketai.guardrails.base.Guardrails``).
+
+Input screening takes the highest level any layer gives:
+
+1. rules and lexicons (with negation, past tense, fiction/quotes, idioms, phase allowances, OCD intrusions);
+2. the embedding classifier (only adds signals the rules did not explicitly cancel by context, and only in
+   phases where the signal makes sense; harm words in an OCD-intrusion context become ``intrusive_thought``);
+3. session risk memory (means-seeking or farewell after an earlier risk signal);
+4. the optional LLM judge (can only raise; failures are logged and ignored).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Protocol
+
+from ketai.guardrails.base import EscalationActions, SafetyMemory
+from ketai.guardrails.classifier import EMERGENCY_LABEL, SignalClassifier
+from ketai.guardrails.ladder import AckTimeoutActions, Ladder
+from ketai.guardrails.loader import GuardrailContent
+from ketai.guardrails.memory import memory_escalations, reassurance_note, remember, strongest
+from ketai.guardrails.output_classifier import OutputClassifier
+from ketai.guardrails.output_policy import OutputPolicy
+from ketai.guardrails.rules import FICTION_PROOF, RuleEngine, RuleHit, RuleResult
+from ketai.guardrails.schema import phase_key
+from ketai.models import Assessment, EscalationLevel, OutputVerdict, Phase, Role, Signal, SignalName
+
+log = logging.getLogger(__name__)
+
+MAX_SCREEN_CHARS = 4000
+CLASSIFIER_ONLY_EMERGENCY = 0.7
+"""Emergency probability needed to raise a signal that only the classifier found."""
+"""Very long messages are screened on a bounded window (start and end); a note says so."""
+_PHYSICAL = frozenset(
+    {
+        SignalName.MEDICAL_EMERGENCY,
+        SignalName.ADVERSE_EFFECT,
+        SignalName.DOSING_REQUEST,
+        SignalName.MEDICATION_CHANGE,
+        SignalName.SUBSTANCE_MIX,
+    }
+)
+_EMERGENCY_CAPABLE = frozenset(
+    {SignalName.SUICIDE_RISK, SignalName.ABUSE_OR_UNSAFE_HOME, SignalName.PSYCHOSIS_OR_SEVERE_DISTRESS}
+)
+"""Signals the classifier's ``level_emergency`` may raise. Self-harm becomes an emergency only from the
+rules' active-injury cues (bleeding now, just did it): 'I cut myself earlier' stays clinician."""
+
+
+class Judge(Protocol):
+    def judge(self, text: str, *, phase: Phase | None, role: Role) -> list[Signal]: ...
+
+
+def bounded(text: str) -> tuple[str, str | None]:
+    if len(text) <= MAX_SCREEN_CHARS:
+        return text, None
+    half = MAX_SCREEN_CHARS // 2
+    note = f"message of {len(text)} characters: screened the first and last {half} characters only"
+    return f"{text[:half]}\n{text[-half:]}", note
+
+
+class KetaiGuardrails:
+    def __init__(
+        self,
+        content: GuardrailContent,
+        *,
+        classifier: SignalClassifier | None,
+        judge: Judge | None = None,
+        ack_timeout_s: float = 180.0,
+        output_classifier: OutputClassifier | None = None,
+    ) -> None:
+        self.content = content
+        self.rules = RuleEngine(content)
+        self.classifier = classifier
+        self.judge = judge
+        self.ladder = Ladder(content, ack_timeout_s)
+        self.output_policy = OutputPolicy(
+            content, self.rules.context, self.ladder, self.rules.substitutions, output_classifier
+        )
+        self.specs = content.signals.signals
+
+    # -- input ----------------------------------------------------------------------------------
+
+    def screen_input(
+        self, text: str, *, phase: Phase | None, role: Role, memory: SafetyMemory | None = None
+    ) -> Assessment:
+        window, long_note = bounded(text)
+        result = self.rules.screen(window, phase=phase, role=role)
+        signals = [self._from_hit(hit) for hit in result.hits]
+        notes = list(result.notes)
+        if long_note:
+            notes.append(long_note)
+        if self.classifier is not None and result.screened_text.strip():
+            signals.extend(self._classify(result, phase, role, notes))
+        memory_note: str | None = None
+        if memory is not None:
+            raised, memory_note = memory_escalations(
+                self.content.memory, memory, result.scan_text, self.rules.cue_words
+            )
+            signals.extend(raised)
+        if self.judge is not None:
+            signals.extend(self._judge(window, phase, role, notes))
+        signals = self._tidy(strongest(signals), notes)
+        self._count_reassurance(signals, memory, notes)
+        level = EscalationLevel.highest([s.level for s in signals])
+        return Assessment(signals=signals, level=level, memory_note=memory_note, notes=notes)
+
+    def _from_hit(self, hit: RuleHit) -> Signal:
+        evidence = hit.evidence if not hit.topic else f"{hit.evidence} topic={hit.topic}"
+        return Signal(
+            name=hit.signal, score=hit.score, detector="rules", level=hit.level, evidence=evidence[:300]
+        )
+
+    def _classify(
+        self, result: RuleResult, phase: Phase | None, role: Role, notes: list[str]
+    ) -> list[Signal]:
+        assert self.classifier is not None
+        predicted = self.classifier.predict(result.screened_text, phase, role)
+        emergency = predicted.pop(EMERGENCY_LABEL, None)
+        found = {hit.signal for hit in result.hits}
+        key = phase_key(phase)
+        extra: list[RuleHit] = []
+        for label, probability in predicted.items():
+            name = SignalName(label)
+            if name in found:
+                continue
+            why = self._classifier_veto(name, result, key)
+            if why:
+                notes.append(f"classifier {name.value} ({probability:.2f}) not used: {why}")
+                continue
+            if name == SignalName.HARM_TO_OTHERS and result.dystonic:
+                name = SignalName.INTRUSIVE_THOUGHT
+            extra.append(
+                RuleHit(
+                    name,
+                    self.specs[name].level,
+                    probability,
+                    "classifier",
+                    "classifier",
+                    0,
+                    f"classifier p={probability:.2f}",
+                )
+            )
+        raised = self.rules.escalate_hits(result.scan_text, key, extra)
+        signals = [
+            Signal(
+                name=h.signal,
+                score=min(1.0, h.score),
+                detector="classifier",
+                level=h.level,
+                evidence=h.evidence,
+            )
+            for h in extra + raised
+        ]
+        if emergency is not None and not result.dystonic and not result.fiction:
+            # Only signals already at clinician level (a remote-past mention at monitor is not raised), and
+            # a classifier-only signal needs a clearer emergency reading than one the rules found.
+            from_rules = {h.signal for h in result.hits if h.level >= EscalationLevel.CLINICIAN}
+            from_model = {s.name for s in signals if s.level >= EscalationLevel.CLINICIAN}
+            if emergency < CLASSIFIER_ONLY_EMERGENCY:
+                from_model = set()
+            for name in sorted((from_rules | from_model) & _EMERGENCY_CAPABLE):
+                notes.append(f"classifier: message reads as an emergency (p={emergency:.2f})")
+                signals.append(
+                    Signal(
+                        name=name,
+                        score=min(1.0, emergency),
+                        detector="classifier",
+                        level=EscalationLevel.EMERGENCY,
+                        evidence=f"level_emergency p={emergency:.2f}",
+                    )
+                )
+        return signals
+
+    def _classifier_veto(self, name: SignalName, result: RuleResult, key: str) -> str | None:
+        if name in result.cancelled:
+            return "rules found a cancelling context (negation, past, fiction, all clear, phase)"
+        spec = self.specs.get(name)
+        if spec is None or (spec.phases is not None and key not in spec.phases):
+            return f"not applicable in phase {key}"
+        if result.fiction and name not in FICTION_PROOF:
+            return "fiction or quotation in the message"
+        if result.dystonic and name in (SignalName.PSYCHOSIS_OR_SEVERE_DISTRESS, SignalName.SELF_HARM):
+            return "ego-dystonic OCD intrusion"
+        if not self.rules.gate_open(name, result.screened_text):
+            return "no topic words for this signal"
+        return None
+
+    def _judge(self, text: str, phase: Phase | None, role: Role, notes: list[str]) -> list[Signal]:
+        assert self.judge is not None
+        try:
+            return self.judge.judge(text, phase=phase, role=role)
+        except Exception as exc:  # the judge is optional: never let it break screening
+            log.warning("llm judge failed, ignored: %s", exc)
+            notes.append("llm judge unavailable; rules and classifier only")
+            return []
+
+    def _tidy(self, signals: list[Signal], notes: list[str]) -> list[Signal]:
+        names = {s.name for s in signals}
+        if SignalName.ADVERSE_EFFECT in names and SignalName.MEDICAL_EMERGENCY in names:
+            # the emergency already covers the symptom; one clear signal for the clinician
+            signals = [s for s in signals if s.name != SignalName.ADVERSE_EFFECT]
+            names.discard(SignalName.ADVERSE_EFFECT)
+        if SignalName.REASSURANCE_SEEKING in names and names & _PHYSICAL:
+            notes.append("reassurance seeking dropped: a physical-safety or medicine question comes first")
+            signals = [s for s in signals if s.name != SignalName.REASSURANCE_SEEKING]
+        return sorted(signals, key=lambda s: (-s.level.rank, -self.specs[s.name].priority))
+
+    def _count_reassurance(
+        self, signals: list[Signal], memory: SafetyMemory | None, notes: list[str]
+    ) -> None:
+        for signal in signals:
+            if signal.name != SignalName.REASSURANCE_SEEKING:
+                continue
+            topic = signal.evidence.rsplit("topic=", 1)[1] if "topic=" in signal.evidence else "general"
+            previous = memory.reassurance_counts.get(topic, 0) if memory else 0
+            notes.append(reassurance_note(topic, previous + 1))
+
+    def remember(self, memory: SafetyMemory, assessment: Assessment, *, phase: Phase | None) -> SafetyMemory:
+        return remember(self.content.memory, memory, assessment, phase)
+
+    # -- ladder and output ------------------------------------------------------------------------
+
+    def actions_for(
+        self, assessment: Assessment, *, phase: Phase | None, role: Role, locale: str
+    ) -> EscalationActions:
+        return self.ladder.actions_for(assessment, phase=phase, role=role, locale=locale)
+
+    def ack_timeout_actions(
+        self, level: EscalationLevel, *, role: Role = Role.PATIENT, locale: str = "US"
+    ) -> AckTimeoutActions:
+        return self.ladder.ack_timeout_actions(level, role=role, locale=locale)
+
+    def screen_output(
+        self, draft: str, *, phase: Phase | None, assessment: Assessment | None, locale: str = "US"
+    ) -> OutputVerdict:
+        return self.output_policy.screen(draft, phase=phase, assessment=assessment, locale=locale)

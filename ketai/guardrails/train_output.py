@@ -1,0 +1,122 @@
+"""Train the output-policy classifier: ``python -m ketai.guardrails.train_output``.
+
+Reads only ``evals/guardrails/outputs_train.jsonl``. Reproducible (fixed seed, liblinear). Thresholds
+come from 5-fold cross-validation on the same file (out-of-fold probabilities), maximising F-beta
+(beta 1.5: an unsafe draft that slips through is worse than a safe one replaced by clinician text), never
+below a floor; the final weights are fitted on all rows. Test files are never read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from ketai.content.paths import content_dir
+from ketai.embeddings import MODEL_ID, shared_embedder
+from ketai.guardrails import text as textmod
+from ketai.guardrails.classifier import PHASE_KEYS, data_sha256
+from ketai.guardrails.loader import load_content
+from ketai.guardrails.output_classifier import LEVEL_KEYS, OUTPUT_ARTIFACT_NAME, OUTPUT_RULES, output_context
+from ketai.guardrails.train import f_beta, fit, probabilities, read_rows
+from ketai.models import EscalationLevel, Phase
+
+SEED = 20261127
+C = 4.0
+BETA = 1.5
+FLOOR = 0.5
+GRID = tuple(round(x, 2) for x in np.arange(0.3, 0.91, 0.05))
+FOLDS = 5
+
+
+def featurise(rows: list[dict[str, Any]]) -> npt.NDArray[np.float32]:
+    substitutions = textmod.Substitutions.build(load_content().normalise.substitutions)
+    texts = [textmod.normalise(r["text"], substitutions) for r in rows]
+    contexts = [
+        output_context(
+            Phase(r["phase"]) if r.get("phase") else None,
+            EscalationLevel(r.get("assessment_level") or "none"),
+        )
+        for r in rows
+    ]
+    return np.hstack([shared_embedder().embed(texts), np.vstack(contexts)]).astype(np.float32)
+
+
+def out_of_fold(x: npt.NDArray[np.float32], y: npt.NDArray[np.int8], c: float) -> npt.NDArray[np.float64]:
+    order = np.random.default_rng(SEED).permutation(len(x))
+    probs = np.zeros(y.shape, dtype=np.float64)
+    for fold in range(FOLDS):
+        held = order[fold::FOLDS]
+        kept = np.setdiff1d(order, held)
+        weights, intercepts = fit(x[kept], y[kept], c)
+        probs[held] = probabilities(x[held], weights, intercepts)
+    return probs
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--data", type=Path, default=content_dir("evals") / "guardrails" / "outputs_train.jsonl"
+    )
+    parser.add_argument(
+        "--out", type=Path, default=content_dir("guardrails") / "classifier" / OUTPUT_ARTIFACT_NAME
+    )
+    args = parser.parse_args(argv)
+    rows = read_rows(args.data)
+    labels = list(OUTPUT_RULES)
+    x = featurise(rows)
+    y = np.array(
+        [[1 if r.get("expected") == "replace" and r.get("rule") == k else 0 for k in labels] for r in rows],
+        dtype=np.int8,
+    )
+    oof = out_of_fold(x, y, C)
+    thresholds: dict[str, float] = {}
+    metrics: dict[str, float] = {}
+    for j, label in enumerate(labels):
+        best = (0.0, 1.01)
+        for t in GRID:
+            if t < FLOOR:
+                continue
+            predicted = (oof[:, j] >= t).astype(np.int8)
+            score = f_beta(
+                int((predicted & y[:, j]).sum()),
+                int((predicted & (1 - y[:, j])).sum()),
+                int(((1 - predicted) & y[:, j]).sum()),
+                BETA,
+            )
+            if score > best[0] + 1e-9:
+                best = (score, float(t))
+        thresholds[label], metrics[f"cv_f{BETA}_{label}"] = best[1], round(best[0], 4)
+    weights, intercepts = fit(x, y, C)
+    artifact = {
+        "id": "output-classifier",
+        "version": 1,
+        "reviewed_by": "pending-clinician-review",
+        "embedding_model": MODEL_ID,
+        "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "seed": SEED,
+        "data_files": {args.data.name: data_sha256(args.data)},
+        "phase_keys": list(PHASE_KEYS),
+        "level_keys": list(LEVEL_KEYS),
+        "labels": labels,
+        "weights": [[round(v, 6) for v in row] for row in weights],
+        "intercepts": [round(v, 6) for v in intercepts],
+        "thresholds": thresholds,
+        "c": C,
+        "metrics": metrics,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(artifact, indent=1) + "\n", encoding="utf-8")
+    print(f"wrote {args.out}; thresholds: " + ", ".join(f"{k}={v}" for k, v in thresholds.items()))
+    print("cv: " + ", ".join(f"{k}={v}" for k, v in metrics.items()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

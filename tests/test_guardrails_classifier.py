@@ -1,0 +1,92 @@
+"""The trained classifier artifact: loads with numpy only, matches its recorded data, behaves sensibly."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from ketai.content.paths import content_dir
+from ketai.embeddings import shared_embedder
+from ketai.guardrails.classifier import (
+    ARTIFACT_NAME,
+    EMERGENCY_LABEL,
+    ClassifierArtifact,
+    SignalClassifier,
+    context_features,
+    data_sha256,
+)
+from ketai.models import Phase, Role, SignalName
+
+ARTIFACT = content_dir("guardrails") / "classifier" / ARTIFACT_NAME
+
+
+@pytest.fixture(scope="module")
+def classifier() -> SignalClassifier:
+    return SignalClassifier.load(ARTIFACT, shared_embedder())
+
+
+def test_artifact_matches_its_recorded_training_data() -> None:
+    artifact = ClassifierArtifact.model_validate(json.loads(ARTIFACT.read_text(encoding="utf-8")))
+    data = content_dir("evals") / "guardrails"
+    assert set(artifact.data_files) == {"train.jsonl", "dev.jsonl"}, (
+        "thresholds must come from dev, never test"
+    )
+    for name, digest in artifact.data_files.items():
+        assert data_sha256(data / name) == digest, (
+            f"{name} changed since training: run python -m ketai.guardrails.train"
+        )
+    assert artifact.labels == [s.value for s in SignalName] + [EMERGENCY_LABEL]
+    assert all(0.0 <= t <= 1.01 for t in artifact.thresholds.values())
+    assert ARTIFACT.stat().st_size < 200_000
+
+
+def test_runtime_math_is_plain_logistic_regression(classifier: SignalClassifier) -> None:
+    text, phase, role = "i just want to not exist anymore", None, Role.PATIENT
+    probs = classifier.probabilities([text], [context_features(phase, role)])[0]
+    features = np.hstack([shared_embedder().embed([text])[0], context_features(phase, role)])
+    expected = 1 / (
+        1 + np.exp(-(np.array(classifier.artifact.weights) @ features + classifier.artifact.intercepts))
+    )
+    assert np.allclose(probs, expected, atol=1e-4)
+
+
+def test_classifier_separates_clear_cases(classifier: SignalClassifier) -> None:
+    risky = classifier.predict(
+        "honestly everyone would be better off if I just disappeared for good", None, Role.PATIENT
+    )
+    assert SignalName.SUICIDE_RISK.value in risky
+    calm = classifier.predict("the music was lovely and I feel calm now", Phase.INTEGRATION, Role.PATIENT)
+    assert SignalName.SUICIDE_RISK.value not in calm and SignalName.MEDICAL_EMERGENCY.value not in calm
+
+
+def test_output_classifier_matches_outputs_train_only() -> None:
+    from ketai.guardrails.output_classifier import (
+        OUTPUT_ARTIFACT_NAME,
+        OUTPUT_RULES,
+        OutputClassifierArtifact,
+    )
+
+    path = content_dir("guardrails") / "classifier" / OUTPUT_ARTIFACT_NAME
+    artifact = OutputClassifierArtifact.model_validate(json.loads(path.read_text(encoding="utf-8")))
+    assert list(artifact.data_files) == ["outputs_train.jsonl"]
+    digest = data_sha256(content_dir("evals") / "guardrails" / "outputs_train.jsonl")
+    assert artifact.data_files["outputs_train.jsonl"] == digest, (
+        "retrain: python -m ketai.guardrails.train_output"
+    )
+    assert artifact.labels == list(OUTPUT_RULES)
+
+
+def test_output_classifier_adds_a_second_look_but_respects_declining_language() -> None:
+    from ketai.guardrails import build_guardrails
+    from ketai.models import Assessment, EscalationLevel
+
+    guardrails = build_guardrails()
+    assert guardrails.output_policy.classifier is not None
+    unsafe = "Honestly a little extra on a bad day is how most people manage, I would go for it."
+    fired = guardrails.output_policy.classifier.predict(unsafe, Phase.PEAK, EscalationLevel.CLINICIAN)
+    assert fired, "the draft classifier should flag dose-style permission"
+    declining = "I won't answer whether you locked it; let it be a maybe for now."
+    verdict = guardrails.screen_output(declining, phase=Phase.INTEGRATION, assessment=Assessment())
+    assert verdict.verdict == "pass", verdict.rules

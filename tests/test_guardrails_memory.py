@@ -1,0 +1,73 @@
+"""Session risk memory: earlier risk changes how later, harmless-looking messages are read."""
+
+from __future__ import annotations
+
+import pytest
+
+from ketai.guardrails import KetaiGuardrails, SafetyMemory, build_guardrails
+from ketai.guardrails.memory import reassurance_info
+from ketai.models import EscalationLevel as L
+from ketai.models import Phase, Role, SignalName
+
+
+@pytest.fixture(scope="module")
+def guardrails() -> KetaiGuardrails:
+    return build_guardrails()
+
+
+def play(guardrails: KetaiGuardrails, turns: list[str], phase: Phase | None = None):  # type: ignore[no-untyped-def]
+    memory = SafetyMemory()
+    assessment = None
+    for text in turns:
+        assessment = guardrails.screen_input(text, phase=phase, role=Role.PATIENT, memory=memory)
+        memory = guardrails.remember(memory, assessment, phase=phase)
+    return assessment, memory
+
+
+@pytest.mark.parametrize(
+    ("earlier", "last"),
+    [
+        ("honestly I want to die", "where do we keep the pills?"),
+        ("I can't keep living like this", "which bridges in town are the highest?"),
+        ("everyone would be better off without me", "thank you for everything. tell my mum I love her"),
+    ],
+)
+def test_means_or_farewell_after_ideation_is_an_emergency(
+    guardrails: KetaiGuardrails, earlier: str, last: str
+) -> None:
+    alone = guardrails.screen_input(last, phase=None, role=Role.PATIENT)
+    assert alone.level < L.EMERGENCY  # harmless-looking on its own
+    final, _ = play(guardrails, [earlier, "ok", last])
+    assert final is not None
+    assert final.level == L.EMERGENCY and final.has(SignalName.SUICIDE_RISK)
+    assert final.memory_note and "turn 1" in final.memory_note
+
+
+def test_control_without_earlier_risk_stays_calm(guardrails: KetaiGuardrails) -> None:
+    final, _ = play(guardrails, ["we had a lovely walk today", "where do we keep the pills?"])
+    assert final is not None and final.level < L.COMPANION and final.memory_note is None
+
+
+def test_sedation_after_substance_mix(guardrails: KetaiGuardrails) -> None:
+    final, _ = play(
+        guardrails, ["I had a few beers before, just to calm down", "she's very drowsy now"], Phase.PEAK
+    )
+    assert final is not None and final.level == L.EMERGENCY
+
+
+def test_remember_is_pure_and_stores_events(guardrails: KetaiGuardrails) -> None:
+    memory = SafetyMemory()
+    assessment = guardrails.screen_input("I wish I was dead", phase=None, role=Role.PATIENT)
+    updated = guardrails.remember(memory, assessment, phase=None)
+    assert memory.turn_seq == 0 and memory.risk_events == []
+    assert updated.turn_seq == 1
+    assert [(e.signal, e.level, e.turn_seq) for e in updated.risk_events] == [
+        (SignalName.SUICIDE_RISK, L.CLINICIAN, 1)
+    ]
+
+
+def test_reassurance_is_counted_per_topic(guardrails: KetaiGuardrails) -> None:
+    turns = ["did I lock the door?", "am I sure I locked it?", "am I a bad person?", "did I lock the door?"]
+    final, memory = play(guardrails, turns, Phase.INTEGRATION)
+    assert memory.reassurance_counts == {"checking": 3, "self_worth": 1}
+    assert final is not None and reassurance_info(final) == ("checking", 3)
