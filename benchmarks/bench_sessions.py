@@ -56,8 +56,10 @@ def main() -> None:
             return latencies[min(len(latencies) - 1, int(p * len(latencies)))]
 
         print(f"sessions: {args.sessions}, engine calls: {len(latencies)}")
-        print(f"turn latency ms: p50 {pct(0.50):.2f}  p95 {pct(0.95):.2f}  p99 {pct(0.99):.2f}  "
-              f"mean {statistics.fmean(latencies):.2f}")
+        print(
+            f"turn latency ms: p50 {pct(0.50):.2f}  p95 {pct(0.95):.2f}  p99 {pct(0.99):.2f}  "
+            f"mean {statistics.fmean(latencies):.2f}"
+        )
         print(f"sessions/s: {args.sessions / elapsed:.2f}")
 
 

@@ -141,12 +141,12 @@ def _unclear(out: Interpretation, step: str, facts: SessionFacts, protocol: Prot
     out.asked = True
 
 
-def _yes_no_step(
-    attr: str, on_no: str | None, hold_on: bool | None = None, hold_reason: str = ""
-) -> Any:
+def _yes_no_step(attr: str, on_no: str | None, hold_on: bool | None = None, hold_reason: str = "") -> Any:
     """Handler for a yes/no checklist item; ``hold_on`` is the answer that puts the session on hold."""
 
-    def handler(out: Interpretation, facts: SessionFacts, protocol: Protocol, text: str, now: datetime) -> None:
+    def handler(
+        out: Interpretation, facts: SessionFacts, protocol: Protocol, text: str, now: datetime
+    ) -> None:
         answer = parse_yes_no(text)
         if answer is None:
             return
@@ -198,7 +198,9 @@ def _bp(out: Interpretation, facts: SessionFacts, protocol: Protocol, text: str,
 
 
 def _free_text(attr: str, ok_key: str | None) -> Any:
-    def handler(out: Interpretation, facts: SessionFacts, protocol: Protocol, text: str, now: datetime) -> None:
+    def handler(
+        out: Interpretation, facts: SessionFacts, protocol: Protocol, text: str, now: datetime
+    ) -> None:
         cleaned = " ".join(text.split())[:500]
         if len(cleaned) < 1:
             return
@@ -211,7 +213,9 @@ def _free_text(attr: str, ok_key: str | None) -> Any:
 
 
 def _rating(attr: str, scale_max: int, kind: MeasurementKind, label: str) -> Any:
-    def handler(out: Interpretation, facts: SessionFacts, protocol: Protocol, text: str, now: datetime) -> None:
+    def handler(
+        out: Interpretation, facts: SessionFacts, protocol: Protocol, text: str, now: datetime
+    ) -> None:
         value = parse_rating(text, scale_max)
         if value is None:
             return
@@ -222,9 +226,13 @@ def _rating(attr: str, scale_max: int, kind: MeasurementKind, label: str) -> Any
     return handler
 
 
-def _place_dose(out: Interpretation, facts: SessionFacts, protocol: Protocol, text: str, now: datetime) -> None:
+def _place_dose(
+    out: Interpretation, facts: SessionFacts, protocol: Protocol, text: str, now: datetime
+) -> None:
     t = normalise(text)
-    if parse_yes_no(t) is True or re.search(r"\b(?:placed|it'?s in|in my (?:mouth|cheek)|under my tongue)\b", t):
+    if parse_yes_no(t) is True or re.search(
+        r"\b(?:placed|it'?s in|in my (?:mouth|cheek)|under my tongue)\b", t
+    ):
         facts.dose_placed_at = now
         out.answered_step = "place_dose"
         out.says.append(Say("hold", "started", {"hold_minutes": f"{protocol.hold_minutes:g}"}))
@@ -233,11 +241,15 @@ def _place_dose(out: Interpretation, facts: SessionFacts, protocol: Protocol, te
 
 def _hold(out: Interpretation, facts: SessionFacts, protocol: Protocol, text: str, now: datetime) -> None:
     out.answered_step = "hold"
-    out.says.append(Say("hold", "ask", {"hold_remaining": format_remaining(facts.hold_remaining_s(protocol, now))}))
+    out.says.append(
+        Say("hold", "ask", {"hold_remaining": format_remaining(facts.hold_remaining_s(protocol, now))})
+    )
     out.asked = True
 
 
-def _after_hold(out: Interpretation, facts: SessionFacts, protocol: Protocol, text: str, now: datetime) -> None:
+def _after_hold(
+    out: Interpretation, facts: SessionFacts, protocol: Protocol, text: str, now: datetime
+) -> None:
     t = normalise(text)
     if parse_yes_no(t) is True or re.search(r"\b(?:spat|spit|swallowed|did it|done)\b", t):
         facts.after_hold_done = True
@@ -269,7 +281,9 @@ def _ready(out: Interpretation, facts: SessionFacts, protocol: Protocol, text: s
     out.asked = True
 
 
-def _exercises(out: Interpretation, facts: SessionFacts, protocol: Protocol, text: str, now: datetime) -> None:
+def _exercises(
+    out: Interpretation, facts: SessionFacts, protocol: Protocol, text: str, now: datetime
+) -> None:
     t = normalise(text)
     offered = facts.exercises_offered
     choice: int | None = None
@@ -299,7 +313,10 @@ _HANDLERS: dict[str, Any] = {
     "companion_name": _yes_no_step("companion_name_confirmed", "if_no"),
     "bp": _bp,
     "substances": _yes_no_step(
-        "no_substances", "if_yes", hold_on=True, hold_reason="alcohol, cannabis or sedatives within the window"
+        "no_substances",
+        "if_yes",
+        hold_on=True,
+        hold_reason="alcohol, cannabis or sedatives within the window",
     ),
     "fasting": _yes_no_step("fasting_ok", "if_no", hold_on=False, hold_reason="fasting window not kept"),
     "setting": _yes_no_step("setting_safe", "if_no"),
@@ -322,7 +339,7 @@ _HANDLERS: dict[str, Any] = {
 
 
 def format_remaining(seconds: float) -> str:
-    minutes, secs = divmod(int(round(seconds)), 60)
+    minutes, secs = divmod(round(seconds), 60)
     if minutes and secs:
         return f"{minutes} min {secs:02d} s"
     return f"{minutes} min" if minutes else f"{secs} s"
@@ -336,13 +353,19 @@ def companion_message_effect(facts: SessionFacts, protocol: Protocol, phase: Pha
         if protocol.companion_name.lower() in t:
             facts.companion_name_confirmed = True
         return "companion_present"
-    if phase is Phase.PRE_SESSION and facts.companion_name_confirmed is not True and protocol.companion_name.lower() in t:
+    if (
+        phase is Phase.PRE_SESSION
+        and facts.companion_name_confirmed is not True
+        and protocol.companion_name.lower() in t
+    ):
         facts.companion_name_confirmed = True
         return "companion_name"
     return None
 
 
-_ACK = re.compile(r"^\s*(?:/?ack|acknowledged?|ok|okay|got it|on it|seen|i'?m (?:here|with (?:her|him|them))|coming)\b")
+_ACK = re.compile(
+    r"^\s*(?:/?ack|acknowledged?|ok|okay|got it|on it|seen|i'?m (?:here|with (?:her|him|them))|coming)\b"
+)
 
 
 def is_companion_ack(text: str) -> bool:

@@ -41,7 +41,8 @@ def _package_dir(name: str) -> Path:
     spec = importlib.util.find_spec(name)
     if spec is None or not spec.submodule_search_locations:
         raise ContentError(
-            f"the embedding model package {name!r} is not installed; run `make install` (it is a project dependency)"
+            f"the embedding model package {name!r} is not installed;"
+            " run `make install` (it is a project dependency)"
         )
     return Path(next(iter(spec.submodule_search_locations)))
 
@@ -112,7 +113,8 @@ class BundledEmbedder:
         return np.concatenate(parts)
 
     def embed_one(self, text: str) -> FloatMatrix:
-        return self.embed([text])[0]
+        vector: FloatMatrix = self.embed([text])[0]
+        return vector
 
     def _embed_batch(self, texts: list[str]) -> FloatMatrix:
         encoded = self._tokenizer.encode_batch(texts)

@@ -25,9 +25,9 @@ from ketai.guardrails.schema_texts import SuicideScreenFile
 from ketai.machine import Event, GuardContext, resolve
 from ketai.models import TERMINAL_PHASES, Assessment, EscalationLevel, Phase, Role, Signal, SignalName
 from ketai.offers import ExerciseOfferer
+from ketai.parsing import parse_blood_pressure
 from ketai.replies import Reply, ReplyMessage, TransitionInfo
 from ketai.responders.base import Draft
-from ketai.parsing import parse_blood_pressure
 from ketai.sanitize import SCREEN_WINDOW_CHARS
 from ketai.screen_flow import ScreenStep, answer_screen, load_progress, start_screen
 from ketai.store.base import EventRecord, NoticeRecord, SessionRecord, TranscriptStore, TurnRecord
@@ -94,7 +94,9 @@ class TurnWork:
             if phase is Phase.SAFETY_HOLD and not self.safety_messages:
                 self.says.append(Say("safety_hold", "ok"))
             return
-        if incoming.role is Role.PATIENT and self._suicide_screen(incoming.text, actions.start_suicide_screen):
+        if incoming.role is Role.PATIENT and self._suicide_screen(
+            incoming.text, actions.start_suicide_screen
+        ):
             return
         interrupted = actions.patient_text is not None
         if incoming.role is Role.COMPANION:
@@ -121,9 +123,10 @@ class TurnWork:
         for event in out.events:
             reason = out.abort_reason if event is Event.ABORT else f"patient answered {out.answered_step}"
             self.fire(event, reason or event.value)
-        if self.session.phase is Phase.PRE_SESSION and current_step(
-            Phase.PRE_SESSION, facts, self.session.protocol, self.now
-        ) is None:
+        if (
+            self.session.phase is Phase.PRE_SESSION
+            and current_step(Phase.PRE_SESSION, facts, self.session.protocol, self.now) is None
+        ):
             self.fire(Event.CHECKLIST_COMPLETE, "pre-session checklist complete")
 
     def _companion(self, text: str) -> None:
@@ -136,9 +139,11 @@ class TurnWork:
         step = companion_message_effect(self.session.facts, self.session.protocol, self.session.phase, text)
         if step is not None:
             self.says.append(Say("companion_present_confirmed", "ok", audience="companion"))
-            if self.session.phase is Phase.PRE_SESSION and current_step(
-                Phase.PRE_SESSION, self.session.facts, self.session.protocol, self.now
-            ) is None:
+            if (
+                self.session.phase is Phase.PRE_SESSION
+                and current_step(Phase.PRE_SESSION, self.session.facts, self.session.protocol, self.now)
+                is None
+            ):
                 self.fire(Event.CHECKLIST_COMPLETE, "pre-session checklist complete")
             return
         self.says.append(Say("companion_noted", "ok", audience="companion"))
@@ -155,14 +160,19 @@ class TurnWork:
             return assessment
         if current_step(Phase.PRE_SESSION, self.session.facts, self.session.protocol, self.now) != "bp":
             return assessment
-        bp_only = [s for s in assessment.signals if s.name is SignalName.ADVERSE_EFFECT
-                   and s.evidence.startswith("blood pressure")]
+        bp_only = [
+            s
+            for s in assessment.signals
+            if s.name is SignalName.ADVERSE_EFFECT and s.evidence.startswith("blood pressure")
+        ]
         if not bp_only or len(bp_only) != len(assessment.signals):
             return assessment
         reading = parse_blood_pressure(incoming.text)
         protocol = self.session.protocol
-        if reading is None or (reading.systolic >= protocol.bp_emergency_systolic
-                               or reading.diastolic >= protocol.bp_emergency_diastolic):
+        if reading is None or (
+            reading.systolic >= protocol.bp_emergency_systolic
+            or reading.diastolic >= protocol.bp_emergency_diastolic
+        ):
             return assessment
         note = "pre-session blood pressure judged against the protocol's thresholds by the checklist"
         return Assessment(signals=[], level=EscalationLevel.NONE, notes=[*assessment.notes, note])
@@ -182,11 +192,15 @@ class TurnWork:
         else:
             item = progress.asking
             progress, step = answer_screen(self.screen_spec, progress, text)
-            self.event("suicide_screen", {"status": "answer", "item": str(item),
-                                          "answer": progress.state.answers.get(item)})
+            self.event(
+                "suicide_screen",
+                {"status": "answer", "item": str(item), "answer": progress.state.answers.get(item)},
+            )
         self.session.suicide_screen = None if step.finished else progress.model_dump(mode="json")
         for line in step.texts:
-            self.safety_messages.append(ReplyMessage(text=line, kind="safety", prompt_id="guardrails.suicide_screen"))
+            self.safety_messages.append(
+                ReplyMessage(text=line, kind="safety", prompt_id="guardrails.suicide_screen")
+            )
         if step.finished:
             self._screen_finished(step)
         else:
@@ -195,14 +209,21 @@ class TurnWork:
 
     def _screen_finished(self, step: ScreenStep) -> None:
         level = step.level or EscalationLevel.CLINICIAN
-        self.event("suicide_screen", {"status": "finished", "level": level.value, "band": step.band,
-                                      "reasons": step.reasons})
+        self.event(
+            "suicide_screen",
+            {"status": "finished", "level": level.value, "band": step.band, "reasons": step.reasons},
+        )
         self.session.highest_escalation = EscalationLevel.highest([self.session.highest_escalation, level])
         if level < EscalationLevel.CLINICIAN:
             return
         # The triage result goes through the same ladder data as any other signal.
-        triaged = Signal(name=SignalName.SUICIDE_RISK, score=1.0, detector="suicide_screen", level=level,
-                         evidence=f"screen {step.band}: {', '.join(step.reasons)}")
+        triaged = Signal(
+            name=SignalName.SUICIDE_RISK,
+            score=1.0,
+            detector="suicide_screen",
+            level=level,
+            evidence=f"screen {step.band}: {', '.join(step.reasons)}",
+        )
         assessment = Assessment(signals=[triaged], level=level)
         actions = self.guardrails.actions_for(
             assessment, phase=self.session.phase, role=Role.PATIENT, locale=self.session.protocol.locale
@@ -231,10 +252,17 @@ class TurnWork:
             )
             if actions.companion_ack_required:
                 self.session.pending_alerts.append(
-                    {"level": actions.level.value, "text": actions.companion_alert,
-                     "sent_at": self.now.isoformat(), "escalated": False}
+                    {
+                        "level": actions.level.value,
+                        "text": actions.companion_alert,
+                        "sent_at": self.now.isoformat(),
+                        "escalated": False,
+                    }
                 )
-            self.event("companion_alert", {"level": actions.level.value, "ack_required": actions.companion_ack_required})
+            self.event(
+                "companion_alert",
+                {"level": actions.level.value, "ack_required": actions.companion_ack_required},
+            )
         if actions.clinician_notice:
             self.notice(actions.level, assessment)
         if actions.safety_hold:
@@ -258,7 +286,9 @@ class TurnWork:
             "reason": reason,
             "created_at": self.now.isoformat(),
         }
-        self.notices.append(NoticeRecord(session_id=self.session.id, seq=self.seq, payload=payload, created_at=self.now))
+        self.notices.append(
+            NoticeRecord(session_id=self.session.id, seq=self.seq, payload=payload, created_at=self.now)
+        )
         self.event("clinician_notice", {"level": level.value, "reason": reason})
 
     def hold(self, reason: str, notice_level: EscalationLevel | None = None) -> None:
@@ -293,7 +323,9 @@ class TurnWork:
             self.session.facts.phase_before_hold = source
             self.session.facts.hold_reason = reason
         self.session.phase = target
-        info = TransitionInfo(from_phase=source, to_phase=target, event=event.value, reason=reason, at=self.now, seq=self.seq)
+        info = TransitionInfo(
+            from_phase=source, to_phase=target, event=event.value, reason=reason, at=self.now, seq=self.seq
+        )
         self.transitions.append(info)
         self.event("transition", info.model_dump(mode="json"))
         self._on_enter(target)
@@ -310,14 +342,21 @@ class TurnWork:
     def _on_enter(self, phase: Phase) -> None:
         facts = self.session.facts
         if phase is Phase.DOSING:
-            self.says += [Say("ready", "ok"), Say("companion_dosing", "ok", audience="companion"), Say("place_dose", "ask")]
+            self.says += [
+                Say("ready", "ok"),
+                Say("companion_dosing", "ok", audience="companion"),
+                Say("place_dose", "ask"),
+            ]
         elif phase is Phase.PEAK:
             facts.peak_started_at = self.now
             facts.last_checkin_at = self.now
             self.says.append(Say("settle", "ok"))
         elif phase is Phase.INTEGRATION:
-            self.says += [Say("start", "ok"), Say("companion_integration", "ok", audience="companion"),
-                          Say("reflection", "ask")]
+            self.says += [
+                Say("start", "ok"),
+                Say("companion_integration", "ok", audience="companion"),
+                Say("reflection", "ask"),
+            ]
         elif phase is Phase.COMPLETE:
             self.says += [Say("closing", "ok"), Say("companion_complete", "ok", audience="companion")]
         elif phase is Phase.SAFETY_HOLD:
@@ -368,10 +407,10 @@ class TurnWork:
     def timed_prompts(self) -> None:
         facts, protocol = self.session.facts, self.session.protocol
         if self.session.phase is Phase.DOSING:
-            if facts.dose_placed_at and not facts.after_hold_done and not facts.after_hold_prompted:
-                if facts.hold_remaining_s(protocol, self.now) == 0:
-                    facts.after_hold_prompted = True
-                    self.says.append(ask("after_hold", facts, protocol))
+            waiting = facts.dose_placed_at and not facts.after_hold_done and not facts.after_hold_prompted
+            if waiting and facts.hold_remaining_s(protocol, self.now) == 0:
+                facts.after_hold_prompted = True
+                self.says.append(ask("after_hold", facts, protocol))
         elif self.session.phase is Phase.PEAK:
             last = facts.last_checkin_at or facts.peak_started_at or self.now
             if (self.now - last).total_seconds() >= protocol.checkin_interval_minutes * 60:
@@ -386,22 +425,35 @@ class TurnWork:
     # -- outputs -------------------------------------------------------------------
 
     def event(self, kind: str, data: dict[str, Any]) -> None:
-        self.events.append(EventRecord(session_id=self.session.id, seq=self.seq, kind=kind, data=data, created_at=self.now))
+        self.events.append(
+            EventRecord(session_id=self.session.id, seq=self.seq, kind=kind, data=data, created_at=self.now)
+        )
 
     def add_drafts(self, drafts: list[Draft]) -> None:
         self.messages = list(self.safety_messages)
         for draft in drafts:
-            verdict = self.guardrails.screen_output(draft.text, phase=self.session.phase, assessment=self.assessment)
+            verdict = self.guardrails.screen_output(
+                draft.text, phase=self.session.phase, assessment=self.assessment
+            )
             if verdict.verdict == "replace":
                 self.event("output_replaced", {"rules": verdict.rules, "prompt_id": draft.prompt_id})
                 self.messages.append(
-                    ReplyMessage(text=verdict.replacement or "", audience=draft.audience, kind="fallback",
-                                 prompt_id="guardrails.fallback")
+                    ReplyMessage(
+                        text=verdict.replacement or "",
+                        audience=draft.audience,
+                        kind="fallback",
+                        prompt_id="guardrails.fallback",
+                    )
                 )
             else:
                 self.messages.append(
-                    ReplyMessage(text=draft.text, audience=draft.audience, kind="script",
-                                 prompt_id=draft.prompt_id, prompt_version=draft.prompt_version)
+                    ReplyMessage(
+                        text=draft.text,
+                        audience=draft.audience,
+                        kind="script",
+                        prompt_id=draft.prompt_id,
+                        prompt_version=draft.prompt_version,
+                    )
                 )
 
     def store_outputs(self) -> None:
@@ -409,9 +461,15 @@ class TurnWork:
             self.session.last_seq += 1
             self.new_turns.append(
                 TurnRecord(
-                    session_id=self.session.id, seq=self.session.last_seq, role=Role.KETAI, text=message.text,
-                    phase=self.session.phase, created_at=self.now, prompt_id=message.prompt_id,
-                    prompt_version=message.prompt_version, answered=True,
+                    session_id=self.session.id,
+                    seq=self.session.last_seq,
+                    role=Role.KETAI,
+                    text=message.text,
+                    phase=self.session.phase,
+                    created_at=self.now,
+                    prompt_id=message.prompt_id,
+                    prompt_version=message.prompt_version,
+                    answered=True,
                     meta={"audience": message.audience, "kind": message.kind},
                 )
             )
@@ -422,7 +480,9 @@ class TurnWork:
 
     def reply_without_storing(self, drafts: list[Any]) -> Reply:
         messages = [
-            ReplyMessage(text=d.text, audience=d.audience, prompt_id=d.prompt_id, prompt_version=d.prompt_version)
+            ReplyMessage(
+                text=d.text, audience=d.audience, prompt_id=d.prompt_id, prompt_version=d.prompt_version
+            )
             for d in drafts
         ]
         return self._reply(messages)

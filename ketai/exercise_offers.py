@@ -32,7 +32,9 @@ class RetrievalOfferer:
         from ketai.retrieval.ranking import PatientContext, recommend
 
         facts = session.facts
-        query = " ".join(part for part in (facts.reflection, facts.intention) if part) or "integration practice"
+        query = (
+            " ".join(part for part in (facts.reflection, facts.intention) if part) or "integration practice"
+        )
         context = PatientContext.from_protocol(
             session.protocol,
             current_suds=facts.post_suds,
@@ -45,7 +47,7 @@ class RetrievalOfferer:
         )
         try:
             ranked = recommend(query, context, k=MAX_OFFERS, index=default_index(self._settings))
-        except Exception as exc:  # noqa: BLE001 - a broken index must not break the session
+        except Exception as exc:
             log.warning("exercise retrieval failed: %s", exc)
             return []
         return [

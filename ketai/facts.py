@@ -24,7 +24,8 @@ class BPReading(BaseModel):
 
     def emergency(self, protocol: Protocol) -> bool:
         return (
-            self.systolic >= protocol.bp_emergency_systolic or self.diastolic >= protocol.bp_emergency_diastolic
+            self.systolic >= protocol.bp_emergency_systolic
+            or self.diastolic >= protocol.bp_emergency_diastolic
         )
 
 

@@ -127,7 +127,8 @@ def resolve(phase: Phase, event: Event, ctx: GuardContext) -> Phase:
     if not candidates:
         allowed = sorted({e.value for (p, e) in _TABLE if p == phase})
         raise InvalidTransition(
-            f"event {event.value!r} is not allowed in phase {phase.value!r} (allowed: {', '.join(allowed) or 'none'})"
+            f"event {event.value!r} is not allowed in phase {phase.value!r}"
+            f" (allowed: {', '.join(allowed) or 'none'})"
         )
     reasons: list[str] = []
     for transition in candidates:

@@ -37,5 +37,7 @@ class NoticeSender:
                 delivered += 1
             else:
                 log.warning("clinician notice %s not delivered: %s", record.id, failures)
-                store.mark_notice(record.id, delivered_at=None, error=failures[:500] or "no notifier configured")
+                store.mark_notice(
+                    record.id, delivered_at=None, error=failures[:500] or "no notifier configured"
+                )
         return delivered

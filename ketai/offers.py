@@ -24,9 +24,9 @@ class ExerciseOfferer(Protocol):
 
 def recently_assigned(session: SessionRecord, store: TranscriptStore, sessions_back: int = 3) -> list[str]:
     """Exercise ids chosen in this patient's last few sessions (not repeated unless asked)."""
-    earlier = [
-        s for s in store.list_sessions() if s.patient_id == session.patient_id and s.id != session.id
-    ][-sessions_back:]
+    earlier = [s for s in store.list_sessions() if s.patient_id == session.patient_id and s.id != session.id][
+        -sessions_back:
+    ]
     chosen: list[str] = []
     for other in earlier:
         chosen += [str(e.data.get("id")) for e in store.events(other.id) if e.kind == "exercise_chosen"]

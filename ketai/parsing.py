@@ -21,7 +21,10 @@ _YES = re.compile(
     r"^(?:y|ya|yah|yea|yeah|yep|yup|yes+|yess|sure|ok|okay|k|correct|right|affirmative|absolutely|definitely|"
     r"of course|i am|i have|i did|she is|he is|they are|we are|done|placed|ready|all set|si|sí|oui|ja)\b"
 )
-_NO = re.compile(r"^(?:n|no+|nope|nah|none|nothing|never|not at all|nada|not yet|negative|i haven't|i have not|i didn't|i did not|not really|non|nein)\b")
+_NO = re.compile(
+    r"^(?:n|no+|nope|nah|none|nothing|never|not at all|nada|not yet|negative|i haven't|i have not|"
+    r"i didn't|i did not|not really|non|nein)\b"
+)
 _UNSURE = re.compile(r"^(?:i'?m\s+|i am\s+)?(?:not sure|unsure|dunno|i don'?t know|no idea|maybe|perhaps)\b")
 _NEGATED_YES = re.compile(r"\b(?:not|never|no)\s+(?:sure|ready|done|yet)\b")
 

@@ -50,7 +50,9 @@ def start_screen(spec: SuicideScreenFile) -> tuple[ScreenProgress, ScreenStep]:
     return progress, ScreenStep(texts=texts)
 
 
-def answer_screen(spec: SuicideScreenFile, progress: ScreenProgress, text: str) -> tuple[ScreenProgress, ScreenStep]:
+def answer_screen(
+    spec: SuicideScreenFile, progress: ScreenProgress, text: str
+) -> tuple[ScreenProgress, ScreenStep]:
     if progress.asking is None:
         return progress, ScreenStep(texts=[], finished=True)
     state = record_answer(spec, progress.state, progress.asking, text)

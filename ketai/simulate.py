@@ -30,6 +30,14 @@ class CompanionLine(BaseModel):
     after_peak_message: int | None = None
 
 
+class PersonaExpectations(BaseModel):
+    """What ``ketai eval sessions`` asserts about this persona's session."""
+
+    max_level: str = "monitor"
+    min_level: str = "none"
+    signals: list[str] = Field(default_factory=list)
+
+
 class Persona(BaseModel):
     name: str = Field(pattern=r"^[a-z0-9-]+$")
     description: str
@@ -37,6 +45,7 @@ class Persona(BaseModel):
     answers: dict[str, list[str]]
     peak_messages: list[str] = Field(default_factory=list)
     companion_messages: list[CompanionLine] = Field(default_factory=list)
+    expect: PersonaExpectations = Field(default_factory=PersonaExpectations)
 
 
 def personas_dir() -> Path:
@@ -117,7 +126,9 @@ def run_persona(engine: SessionEngine, clock: ManualClock, persona: Persona) -> 
         answers = persona.answers.get(step)
         repeats[step] = repeats.get(step, 0) + 1
         if repeats[step] > len(answers or []) + 3:
-            raise ContentError(f"persona {persona.name}: step {step!r} is not accepting the persona's answers")
+            raise ContentError(
+                f"persona {persona.name}: step {step!r} is not accepting the persona's answers"
+            )
         if not answers:
             raise ContentError(f"persona {persona.name} has no answer for step {step!r}")
         index = used.get(step, 0)

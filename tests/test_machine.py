@@ -75,7 +75,9 @@ CASES: list[tuple[Phase, Event, SessionFacts, float, Phase | str]] = [
 
 
 @pytest.mark.parametrize(("phase", "event", "facts", "minutes", "expected"), CASES)
-def test_transition_table(phase: Phase, event: Event, facts: SessionFacts, minutes: float, expected: Phase | str) -> None:
+def test_transition_table(
+    phase: Phase, event: Event, facts: SessionFacts, minutes: float, expected: Phase | str
+) -> None:
     if isinstance(expected, Phase):
         assert resolve(phase, event, ctx(facts, minutes)) is expected
     else:
@@ -101,7 +103,9 @@ def test_mermaid_is_generated_from_the_table() -> None:
     st.lists(st.tuples(st.sampled_from(list(Event)), st.floats(0, 90)), max_size=25),
     st.booleans(),
 )
-def test_random_event_sequences_never_skip_dosing_guards(events: list[tuple[Event, float]], checklist: bool) -> None:
+def test_random_event_sequences_never_skip_dosing_guards(
+    events: list[tuple[Event, float]], checklist: bool
+) -> None:
     """Whatever events arrive, the machine never reaches peak without dose + hold, nor dosing without checklist."""
     facts = ready_facts() if checklist else SessionFacts()
     phase = Phase.PRE_SESSION
@@ -120,7 +124,9 @@ def test_random_event_sequences_never_skip_dosing_guards(events: list[tuple[Even
         phase = new
         visited.append(phase)
         if phase is Phase.DOSING:
-            facts = facts.model_copy(update={"dose_placed_at": T0 + timedelta(minutes=minutes), "after_hold_done": True})
+            facts = facts.model_copy(
+                update={"dose_placed_at": T0 + timedelta(minutes=minutes), "after_hold_done": True}
+            )
     if not checklist:
         assert Phase.DOSING not in visited and Phase.PEAK not in visited
     if Phase.COMPLETE in visited:

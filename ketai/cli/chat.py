@@ -92,15 +92,17 @@ def run_chat(args: argparse.Namespace) -> int:
             return 0
         if stripped == "/status":
             reply = engine.status(session_id)
-            console.print(f"phase {reply.phase.value}, waiting for {reply.awaiting}, level {reply.level.value}")
+            console.print(
+                f"phase {reply.phase.value}, waiting for {reply.awaiting}, level {reply.level.value}"
+            )
             continue
         if stripped == "/wait":
             reply = engine.status(session_id)
             continue
         if stripped.startswith("/companion"):
-            role, text = Role.COMPANION, stripped[len("/companion"):].strip()
+            role, text = Role.COMPANION, stripped[len("/companion") :].strip()
         elif stripped.startswith("/patient"):
-            role, text = Role.PATIENT, stripped[len("/patient"):].strip()
+            role, text = Role.PATIENT, stripped[len("/patient") :].strip()
         elif stripped.startswith("/help"):
             console.print(HELP)
             continue

@@ -28,7 +28,9 @@ def print_reply(reply: Reply) -> None:
         else:
             console.print(f"[bold cyan]KetAI:[/] {_escape(message.text)}")
     for transition in reply.transitions:
-        console.print(f"[dim]  phase: {transition.from_phase.value} → {transition.to_phase.value} ({transition.reason})[/]")
+        console.print(
+            f"[dim]  phase: {transition.from_phase.value} → {transition.to_phase.value} ({transition.reason})[/]"
+        )
 
 
 def sessions_table(sessions: list[SessionRecord]) -> Table:
@@ -37,8 +39,14 @@ def sessions_table(sessions: list[SessionRecord]) -> Table:
         table.add_column(column)
     for s in sessions:
         style = "red" if s.highest_escalation.value in ("clinician", "emergency") else ""
-        table.add_row(s.id, s.patient_id, s.phase.value, s.highest_escalation.value,
-                      f"{s.updated_at:%Y-%m-%d %H:%M}", style=style)
+        table.add_row(
+            s.id,
+            s.patient_id,
+            s.phase.value,
+            s.highest_escalation.value,
+            f"{s.updated_at:%Y-%m-%d %H:%M}",
+            style=style,
+        )
     return table
 
 

@@ -83,24 +83,39 @@ def _demo(args: argparse.Namespace) -> int:
     transitions = [t for r in result.replies for t in r.transitions]
     phases = ["pre_session"] + [t.to_phase.value for t in transitions]
     if args.json:
-        print_json({
-            "session_id": result.session_id,
-            "persona": persona.name,
-            "final_phase": session.phase.value,
-            "highest_escalation": session.highest_escalation.value,
-            "phases": phases,
-            "transitions": [
-                {"from": t.from_phase.value, "to": t.to_phase.value, "event": t.event, "reason": t.reason,
-                 "at": t.at.isoformat(), "seq": t.seq}
-                for t in transitions
-            ],
-            "turns": [
-                {"seq": t.seq, "role": t.role.value, "phase": t.phase.value, "text": t.text,
-                 "audience": t.meta.get("audience"), "prompt_id": t.prompt_id, "prompt_version": t.prompt_version,
-                 "level": t.assessment.level.value if t.assessment else None}
-                for t in engine.store.turns(result.session_id)
-            ],
-        })
+        print_json(
+            {
+                "session_id": result.session_id,
+                "persona": persona.name,
+                "final_phase": session.phase.value,
+                "highest_escalation": session.highest_escalation.value,
+                "phases": phases,
+                "transitions": [
+                    {
+                        "from": t.from_phase.value,
+                        "to": t.to_phase.value,
+                        "event": t.event,
+                        "reason": t.reason,
+                        "at": t.at.isoformat(),
+                        "seq": t.seq,
+                    }
+                    for t in transitions
+                ],
+                "turns": [
+                    {
+                        "seq": t.seq,
+                        "role": t.role.value,
+                        "phase": t.phase.value,
+                        "text": t.text,
+                        "audience": t.meta.get("audience"),
+                        "prompt_id": t.prompt_id,
+                        "prompt_version": t.prompt_version,
+                        "level": t.assessment.level.value if t.assessment else None,
+                    }
+                    for t in engine.store.turns(result.session_id)
+                ],
+            }
+        )
         return 0
     console.rule(f"[bold]Demo: {persona.name}[/] — {persona.description}")
     sent = iter(result.sent)
@@ -117,12 +132,19 @@ def _demo(args: argparse.Namespace) -> int:
 def _sessions(args: argparse.Namespace) -> int:
     sessions = _store().list_sessions()
     if args.json:
-        print_json([
-            {"id": s.id, "patient_id": s.patient_id, "phase": s.phase.value,
-             "highest_escalation": s.highest_escalation.value, "created_at": s.created_at.isoformat(),
-             "updated_at": s.updated_at.isoformat()}
-            for s in sessions
-        ])
+        print_json(
+            [
+                {
+                    "id": s.id,
+                    "patient_id": s.patient_id,
+                    "phase": s.phase.value,
+                    "highest_escalation": s.highest_escalation.value,
+                    "created_at": s.created_at.isoformat(),
+                    "updated_at": s.updated_at.isoformat(),
+                }
+                for s in sessions
+            ]
+        )
     else:
         console.print(sessions_table(sessions))
     return 0
@@ -133,12 +155,15 @@ def _transcript(args: argparse.Namespace) -> int:
     session = store.get_session(args.id)
     turns = store.turns(args.id)
     if args.json:
-        print_json({
-            "session_id": session.id, "phase": session.phase.value,
-            "highest_escalation": session.highest_escalation.value,
-            "turns": [t.model_dump(mode="json") for t in turns],
-            "events": [e.model_dump(mode="json") for e in store.events(args.id)],
-        })
+        print_json(
+            {
+                "session_id": session.id,
+                "phase": session.phase.value,
+                "highest_escalation": session.highest_escalation.value,
+                "turns": [t.model_dump(mode="json") for t in turns],
+                "events": [e.model_dump(mode="json") for e in store.events(args.id)],
+            }
+        )
     else:
         console.print(transcript_table(turns))
     return 0
@@ -150,9 +175,11 @@ def _report(args: argparse.Namespace) -> int:
     from ketai.review.report import build_report, to_html, to_markdown
 
     report = build_report(_store(), args.id)
-    text = {"json": lambda r: json.dumps(r, indent=2, ensure_ascii=False), "md": to_markdown, "html": to_html}[
-        args.format
-    ](report)
+    text = {
+        "json": lambda r: json.dumps(r, indent=2, ensure_ascii=False),
+        "md": to_markdown,
+        "html": to_html,
+    }[args.format](report)
     if args.out:
         args.out.write_text(text, encoding="utf-8")
         print(f"wrote {args.out}", file=sys.stderr)

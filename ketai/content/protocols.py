@@ -30,9 +30,7 @@ def load_protocol(path: Path | None = None) -> Protocol:
     try:
         protocol = Protocol.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-        )
+        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors())
         raise ContentError(f"{path.name}: {problems}") from exc
     if protocol.bp_max_systolic >= protocol.bp_emergency_systolic:
         raise ContentError(f"{path.name}: bp_max_systolic must be below bp_emergency_systolic")

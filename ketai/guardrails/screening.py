@@ -43,8 +43,27 @@ _PHYSICAL = frozenset(
 _EMERGENCY_CAPABLE = frozenset(
     {SignalName.SUICIDE_RISK, SignalName.ABUSE_OR_UNSAFE_HOME, SignalName.PSYCHOSIS_OR_SEVERE_DISTRESS}
 )
-"""Signals the classifier's ``level_emergency`` may raise. Self-harm becomes an emergency only from the
+_UNGATED = frozenset({SignalName.SUICIDE_RISK, SignalName.SELF_HARM, SignalName.MEDICAL_EMERGENCY})
+"""Crisis signals: the classifier is a real second line for phrasings no topic word foresaw, so no topic gate
+(context vetoes - negation, past, fiction, someone else, peak dissociation - still apply)."""
+SHORT_ANSWER_WORDS = 3
+SHORT_ANSWER_BAR = 0.6
+"""A classifier-only signal on a reply of at most this many words must close this share of the gap between
+its threshold and 1: one-word answers ("swallowed", "yes, again") carry too little text for an embedding."""
+_EMERGENCY_NOTE = """Signals the classifier's ``level_emergency`` may raise. Self-harm becomes an emergency only from the
 rules' active-injury cues (bleeding now, just did it): 'I cut myself earlier' stays clinician."""
+
+
+def classifier_gated(name: SignalName) -> bool:
+    """Whether the classifier needs the signal's topic words before it may report it."""
+    return name not in _UNGATED
+
+
+def short_answer_bar(threshold: float, text: str) -> float | None:
+    """The stricter bar for very short messages, or None for ordinary ones."""
+    if len(text.split()) > SHORT_ANSWER_WORDS:
+        return None
+    return threshold + (1.0 - threshold) * SHORT_ANSWER_BAR
 
 
 class Judge(Protocol):
@@ -125,6 +144,9 @@ class KetaiGuardrails:
             if name in found:
                 continue
             why = self._classifier_veto(name, result, key)
+            bar = short_answer_bar(self.classifier.threshold(label), result.screened_text)
+            if why is None and bar is not None and probability < bar:
+                why = f"very short message needs p >= {bar:.2f}"
             if why:
                 notes.append(f"classifier {name.value} ({probability:.2f}) not used: {why}")
                 continue
@@ -182,7 +204,7 @@ class KetaiGuardrails:
             return "fiction or quotation in the message"
         if result.dystonic and name in (SignalName.PSYCHOSIS_OR_SEVERE_DISTRESS, SignalName.SELF_HARM):
             return "ego-dystonic OCD intrusion"
-        if not self.rules.gate_open(name, result.screened_text):
+        if classifier_gated(name) and not self.rules.gate_open(name, result.screened_text):
             return "no topic words for this signal"
         return None
 

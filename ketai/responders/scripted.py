@@ -23,6 +23,11 @@ class ScriptedResponder:
             variables = {**context.variables, **say.variables}
             rendered = self._book.render(say.step, say.key, variables, variant=say.variant)
             drafts.append(
-                Draft(text=rendered.text, prompt_id=rendered.id, prompt_version=rendered.version, audience=say.audience)
+                Draft(
+                    text=rendered.text,
+                    prompt_id=rendered.id,
+                    prompt_version=rendered.version,
+                    audience=say.audience,
+                )
             )
         return drafts

@@ -17,8 +17,17 @@ def build_report(store: TranscriptStore, session_id: str) -> dict[str, Any]:
     safety = [
         {"seq": e.seq, "kind": e.kind, **e.data, "at": e.created_at.isoformat()}
         for e in events
-        if e.kind in {"assessment", "companion_alert", "companion_ack", "companion_alert_unacknowledged",
-                      "clinician_notice", "output_replaced", "hold_cleared", "suicide_screen"}
+        if e.kind
+        in {
+            "assessment",
+            "companion_alert",
+            "companion_ack",
+            "companion_alert_unacknowledged",
+            "clinician_notice",
+            "output_replaced",
+            "hold_cleared",
+            "suicide_screen",
+        }
     ]
     offered = [o for e in events if e.kind == "exercise_offered" for o in e.data.get("offers", [])]
     chosen = [e.data for e in events if e.kind == "exercise_chosen"]
@@ -41,9 +50,16 @@ def build_report(store: TranscriptStore, session_id: str) -> dict[str, Any]:
         "exercises_offered": offered,
         "exercises_chosen": chosen,
         "transcript": [
-            {"seq": t.seq, "role": t.role.value, "phase": t.phase.value, "text": t.text,
-             "audience": t.meta.get("audience"), "prompt_id": t.prompt_id, "prompt_version": t.prompt_version,
-             "level": t.assessment.level.value if t.assessment else None}
+            {
+                "seq": t.seq,
+                "role": t.role.value,
+                "phase": t.phase.value,
+                "text": t.text,
+                "audience": t.meta.get("audience"),
+                "prompt_id": t.prompt_id,
+                "prompt_version": t.prompt_version,
+                "level": t.assessment.level.value if t.assessment else None,
+            }
             for t in turns
         ],
         "note": "Acute in-session rating changes are not a treatment response; Y-BOCS is rated by the clinician.",
@@ -61,7 +77,9 @@ def to_markdown(report: dict[str, Any]) -> str:
     if report["hold_reason"]:
         lines.append(f"- Safety hold reason: {report['hold_reason']}")
     lines += ["", f"> {report['note']}", "", "## Phases", ""]
-    lines += [f"- {t['from_phase']} -> {t['to_phase']} ({t['event']}): {t['reason']}" for t in report["transitions"]]
+    lines += [
+        f"- {t['from_phase']} -> {t['to_phase']} ({t['event']}): {t['reason']}" for t in report["transitions"]
+    ]
     lines += ["", "## Measurements", "", "| kind | label | value |", "|---|---|---|"]
     lines += [f"| {m['kind']} | {m['label']} | {m['value']:g} |" for m in report["measurements"]]
     lines += ["", "## Safety events", ""]
@@ -74,8 +92,16 @@ def to_markdown(report: dict[str, Any]) -> str:
     if report["reassurance_counts"]:
         lines += ["", "## Reassurance seeking (count per topic)", ""]
         lines += [f"- {topic}: {count}" for topic, count in report["reassurance_counts"].items()]
-    lines += ["", "## Integration", "", f"- Intention: {report['intention'] or '-'}",
-              f"- Reflection: {report['reflection'] or '-'}", "", "### Exercises offered", ""]
+    lines += [
+        "",
+        "## Integration",
+        "",
+        f"- Intention: {report['intention'] or '-'}",
+        f"- Reflection: {report['reflection'] or '-'}",
+        "",
+        "### Exercises offered",
+        "",
+    ]
     lines += [f"- {o['id']}: {o['title']}" for o in report["exercises_offered"]] or ["None."]
     lines += ["", "### Exercises chosen", ""]
     lines += [f"- {c['id']}: {c['title']}" for c in report["exercises_chosen"]] or ["None."]

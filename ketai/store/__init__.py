@@ -3,4 +3,11 @@
 from ketai.store.base import EventRecord, NoticeRecord, SessionRecord, TranscriptStore, TurnRecord
 from ketai.store.sqlite import SQLiteTranscriptStore
 
-__all__ = ["EventRecord", "NoticeRecord", "SQLiteTranscriptStore", "SessionRecord", "TranscriptStore", "TurnRecord"]
+__all__ = [
+    "EventRecord",
+    "NoticeRecord",
+    "SQLiteTranscriptStore",
+    "SessionRecord",
+    "TranscriptStore",
+    "TurnRecord",
+]

@@ -19,7 +19,8 @@ from pydantic import BaseModel, Field
 
 from ketai.facts import SessionFacts
 from ketai.guardrails.base import SafetyMemory
-from ketai.models import Assessment, EscalationLevel, Phase, Protocol as PatientProtocol, Role
+from ketai.models import Assessment, EscalationLevel, Phase, Role
+from ketai.models import Protocol as PatientProtocol
 
 
 class SessionRecord(BaseModel):

@@ -141,8 +141,14 @@ class SQLiteTranscriptStore:
     def _insert_turn(cur: sqlite3.Cursor, turn: TurnRecord) -> None:
         cur.execute(
             "INSERT INTO turns(session_id, seq, role, answered, created_at, record) VALUES (?, ?, ?, ?, ?, ?)",
-            (turn.session_id, turn.seq, turn.role.value, int(turn.answered), turn.created_at.isoformat(),
-             turn.model_dump_json()),
+            (
+                turn.session_id,
+                turn.seq,
+                turn.role.value,
+                int(turn.answered),
+                turn.created_at.isoformat(),
+                turn.model_dump_json(),
+            ),
         )
 
     def pending_incoming(self, session_id: str) -> TurnRecord | None:
@@ -174,12 +180,23 @@ class SQLiteTranscriptStore:
             for event in events:
                 cur.execute(
                     "INSERT INTO events(session_id, seq, kind, created_at, record) VALUES (?, ?, ?, ?, ?)",
-                    (event.session_id, event.seq, event.kind, event.created_at.isoformat(), event.model_dump_json()),
+                    (
+                        event.session_id,
+                        event.seq,
+                        event.kind,
+                        event.created_at.isoformat(),
+                        event.model_dump_json(),
+                    ),
                 )
             for notice in notices:
                 cur.execute(
                     "INSERT INTO notices(session_id, seq, created_at, payload) VALUES (?, ?, ?, ?)",
-                    (notice.session_id, notice.seq, notice.created_at.isoformat(), json.dumps(notice.payload)),
+                    (
+                        notice.session_id,
+                        notice.seq,
+                        notice.created_at.isoformat(),
+                        json.dumps(notice.payload),
+                    ),
                 )
             self._write_session(cur, session, insert=False)
 
@@ -200,8 +217,10 @@ class SQLiteTranscriptStore:
     # -- notices outbox ---------------------------------------------------
 
     def undelivered_notices(self, session_id: str | None = None) -> list[NoticeRecord]:
-        query = "SELECT id, session_id, seq, created_at, delivered_at, last_error, payload FROM notices" \
+        query = (
+            "SELECT id, session_id, seq, created_at, delivered_at, last_error, payload FROM notices"
             " WHERE delivered_at IS NULL"
+        )
         params: tuple[str, ...] = ()
         if session_id is not None:
             query += " AND session_id=?"
@@ -210,8 +229,13 @@ class SQLiteTranscriptStore:
             rows = self._conn.execute(query + " ORDER BY id", params).fetchall()
         return [
             NoticeRecord(
-                id=r[0], session_id=r[1], seq=r[2], created_at=datetime.fromisoformat(r[3]),
-                delivered_at=None, last_error=r[5], payload=json.loads(r[6]),
+                id=r[0],
+                session_id=r[1],
+                seq=r[2],
+                created_at=datetime.fromisoformat(r[3]),
+                delivered_at=None,
+                last_error=r[5],
+                payload=json.loads(r[6]),
             )
             for r in rows
         ]

@@ -1,0 +1,140 @@
+"""Training data for the signal classifier: which files, which author wrote them, and their features.
+
+Weights are fitted on ``train.jsonl`` plus every ``train_extra_<author>.jsonl``; thresholds are chosen on
+``dev.jsonl`` plus every ``dev_extra_<author>.jsonl`` (several writers pooled, so a threshold cannot fit one
+person's phrasing). The original files belong to the author ``original``. Test files are never listed here.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from ketai.embeddings import shared_embedder
+from ketai.guardrails.classifier import EMERGENCY_LABEL, context_features
+from ketai.guardrails.loader import GuardrailContent
+from ketai.guardrails.rules import FICTION_PROOF, RuleEngine
+from ketai.guardrails.screening import classifier_gated
+from ketai.models import Phase, Role, SignalName
+
+ORIGINAL_AUTHOR = "original"
+
+
+def read_rows(path: Path) -> list[dict[str, Any]]:
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            rows.append(json.loads(line))
+    return rows
+
+
+def split_files(data: Path, split: str) -> list[Path]:
+    """``{split}.jsonl`` then every ``{split}_extra_*.jsonl`` (sorted); only ``train`` and ``dev`` allowed."""
+    if split not in ("train", "dev"):
+        raise ValueError("only train and dev files may be used for training")
+    base = data / f"{split}.jsonl"
+    return [base, *sorted(data.glob(f"{split}_extra_*.jsonl"))]
+
+
+def author_of(path: Path) -> str:
+    stem = path.stem
+    return stem.split("_extra_", 1)[1] if "_extra_" in stem else ORIGINAL_AUTHOR
+
+
+def read_split(data: Path, split: str) -> list[dict[str, Any]]:
+    """All rows of a split, each tagged with ``_author`` (from its file name)."""
+    rows: list[dict[str, Any]] = []
+    for path in split_files(data, split):
+        rows += [{**r, "_author": author_of(path)} for r in read_rows(path)]
+    return rows
+
+
+def lexicon_rows(content: GuardrailContent) -> list[dict[str, Any]]:
+    """Our own example sentences from the lexicons (positives) and their look-alikes and idioms (negatives).
+
+    They come from a second hand than train.jsonl, so they widen the classifier's view of phrasing."""
+    rows: list[dict[str, Any]] = []
+    for lexicon in content.lexicons.values():
+        for pattern in lexicon.patterns:
+            phases = [p for p in (pattern.phases or []) if p != "outside"]
+            phase = phases[0] if phases and "outside" not in (pattern.phases or []) else None
+            role = (pattern.roles or ["patient"])[0]
+            level = pattern.level.value
+            for text in pattern.examples:
+                rows.append(
+                    {"text": text, "phase": phase, "role": role, "signals": [lexicon.signal.value],
+                     "level": level, "_author": "lexicon"}
+                )  # fmt: skip
+            for text in pattern.non_examples:
+                rows.append(
+                    {"text": text, "phase": phase, "role": role, "signals": [], "level": "none",
+                     "_author": "lexicon", "benign": True}
+                )  # fmt: skip
+    for idiom in content.modifiers.idioms:
+        rows += [
+            {"text": t, "phase": None, "role": "patient", "signals": [], "level": "none", "_author": "lexicon",
+             "benign": True}
+            for t in idiom.examples
+        ]  # fmt: skip
+    return rows
+
+
+def featurise(rows: list[dict[str, Any]], engine: RuleEngine) -> npt.NDArray[np.float32]:
+    texts = [engine.prepare(r["text"])[0] for r in rows]
+    contexts = [
+        context_features(Phase(r["phase"]) if r.get("phase") else None, r.get("role", "patient"))
+        for r in rows
+    ]
+    embeddings = shared_embedder().embed(texts)
+    return np.hstack([embeddings, np.vstack(contexts)]).astype(np.float32)
+
+
+def has_label(row: dict[str, Any], label: str) -> bool:
+    if label == EMERGENCY_LABEL:
+        return bool(row["level"] == "emergency")
+    return label in row["signals"]
+
+
+def labels_matrix(rows: list[dict[str, Any]], labels: list[str]) -> npt.NDArray[np.int8]:
+    return np.array([[1 if has_label(r, label) else 0 for label in labels] for r in rows], dtype=np.int8)
+
+
+def rule_matrices(
+    rows: list[dict[str, Any]],
+    engine: RuleEngine,
+    labels: list[str],
+    phases: Mapping[str, Sequence[str] | None],
+) -> tuple[npt.NDArray[np.int8], npt.NDArray[np.int8]]:
+    """What the rules flag per row and label, and where the classifier is allowed to add a label
+    (not cancelled by context, phase applicable, no fiction cue, topic gate for non-crisis signals) - as at
+    runtime."""
+    hits = np.zeros((len(rows), len(labels)), dtype=np.int8)
+    allowed = np.ones((len(rows), len(labels)), dtype=np.int8)
+    for i, r in enumerate(rows):
+        phase = Phase(r["phase"]) if r.get("phase") else None
+        result = engine.screen(r["text"], phase=phase, role=Role(r.get("role", "patient")))
+        for hit in result.hits:
+            hits[i, labels.index(hit.signal.value)] = 1
+            if hit.level.value == "emergency":
+                hits[i, labels.index(EMERGENCY_LABEL)] = 1
+        for j, label in enumerate(labels):
+            if label == EMERGENCY_LABEL:
+                allowed[i, j] = 0 if (result.dystonic or result.fiction) else 1
+                continue
+            name = SignalName(label)
+            allowed_phases = phases.get(label)
+            key = r.get("phase") or "outside"
+            if (
+                name in result.cancelled
+                or (result.fiction and name not in FICTION_PROOF)
+                or (classifier_gated(name) and not engine.gate_open(name, result.screened_text))
+                or (result.dystonic and name in (SignalName.SELF_HARM, SignalName.PSYCHOSIS_OR_SEVERE_DISTRESS))
+                or (allowed_phases is not None and key not in allowed_phases)
+            ):
+                allowed[i, j] = 0
+    return hits, allowed
