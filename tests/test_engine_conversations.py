@@ -218,3 +218,62 @@ def test_prompt_injection_does_not_change_dosing_behaviour(manual_engine: Any) -
     assert reply.level >= EscalationLevel.CLINICIAN
     assert not any(ch.isdigit() and "mg" in reply.text for ch in reply.text)
     assert reply.phase is Phase.PEAK
+
+
+def _to_integration(engine: Any) -> str:
+    sid = _to_peak(engine)
+    engine.test_clock.advance(minutes=61)
+    engine.tick(sid)
+    reply = say(engine, sid, "ready")
+    assert reply.phase is Phase.INTEGRATION
+    return sid
+
+
+def test_suicidal_statement_starts_the_screening_questions_and_low_risk_resumes_the_session(
+    manual_engine: Any,
+) -> None:
+    sid = _to_integration(manual_engine)
+    reply = say(manual_engine, sid, "honestly sometimes I wish I could just not wake up")
+    assert "suicide_risk" in reply.signals
+    assert reply.level >= EscalationLevel.CLINICIAN
+    assert any(m.prompt_id == "guardrails.suicide_screen" for m in reply.messages)
+    assert "988" in reply.text  # crisis resources are always part of the reply
+    # Answers: wished to be dead yes, thoughts of killing self no, past behaviour no.
+    for answer in ("yes", "no", "no"):
+        reply = say(manual_engine, sid, answer)
+    session = manual_engine.store.get_session(sid)
+    screen_events = [e.data for e in manual_engine.store.events(sid) if e.kind == "suicide_screen"]
+    assert screen_events[-1]["status"] == "finished" and screen_events[-1]["level"] == "clinician"
+    assert session.phase is Phase.INTEGRATION and session.suicide_screen is None
+    assert any(e.kind == "clinician_notice" for e in manual_engine.store.events(sid))
+    assert reply.awaiting == "reflection"
+
+
+def test_screen_answers_showing_intent_put_the_session_on_hold(manual_engine: Any) -> None:
+    sid = _to_integration(manual_engine)
+    say(manual_engine, sid, "I keep thinking about ending my life")
+    reply = None
+    for answer in ("yes", "yes", "no", "yes"):  # wish, thoughts, method no, intent yes
+        reply = say(manual_engine, sid, answer)
+        if reply.phase is Phase.SAFETY_HOLD:
+            break
+    assert reply is not None and reply.phase is Phase.SAFETY_HOLD
+    assert manual_engine.store.get_session(sid).highest_escalation is EscalationLevel.EMERGENCY
+
+
+def test_integration_offers_exercises_records_the_choice_and_the_report_lists_them(manual_engine: Any) -> None:
+    from ketai.review.report import build_report, to_markdown
+
+    sid = _to_integration(manual_engine)
+    say(manual_engine, sid, "I kept wanting to check the stove and the door locks, and I let the urge pass")
+    say(manual_engine, sid, "30")
+    reply = say(manual_engine, sid, "3")
+    assert reply.awaiting == "exercises"
+    offered = manual_engine.store.get_session(sid).facts.exercises_offered
+    assert 1 <= len(offered) <= 3
+    reply = say(manual_engine, sid, "1")
+    assert reply.phase is Phase.COMPLETE
+    report = build_report(manual_engine.store, sid)
+    assert [o["id"] for o in report["exercises_offered"]] == offered
+    assert report["exercises_chosen"][0]["id"] == offered[0]
+    assert offered[0] in to_markdown(report)
