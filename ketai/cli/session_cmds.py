@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ketai.cli.render import console, print_json, print_reply, sessions_table, transcript_table
+from ketai.review.report import transcript_rows
 from ketai.settings import Settings
 
 
@@ -101,19 +102,7 @@ def _demo(args: argparse.Namespace) -> int:
                     }
                     for t in transitions
                 ],
-                "turns": [
-                    {
-                        "seq": t.seq,
-                        "role": t.role.value,
-                        "phase": t.phase.value,
-                        "text": t.text,
-                        "audience": t.meta.get("audience"),
-                        "prompt_id": t.prompt_id,
-                        "prompt_version": t.prompt_version,
-                        "level": t.assessment.level.value if t.assessment else None,
-                    }
-                    for t in engine.store.turns(result.session_id)
-                ],
+                "turns": transcript_rows(engine.store.turns(result.session_id)),
             }
         )
         return 0

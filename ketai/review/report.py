@@ -5,7 +5,24 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from ketai.store.base import TranscriptStore
+from ketai.store.base import TranscriptStore, TurnRecord
+
+
+def transcript_rows(turns: list[TurnRecord]) -> list[dict[str, Any]]:
+    """One plain dict per stored turn (clinician report, demo JSON)."""
+    return [
+        {
+            "seq": t.seq,
+            "role": t.role.value,
+            "phase": t.phase.value,
+            "text": t.text,
+            "audience": t.meta.get("audience"),
+            "prompt_id": t.prompt_id,
+            "prompt_version": t.prompt_version,
+            "level": t.assessment.level.value if t.assessment else None,
+        }
+        for t in turns
+    ]
 
 
 def build_report(store: TranscriptStore, session_id: str) -> dict[str, Any]:
@@ -49,19 +66,7 @@ def build_report(store: TranscriptStore, session_id: str) -> dict[str, Any]:
         "safety_events": safety,
         "exercises_offered": offered,
         "exercises_chosen": chosen,
-        "transcript": [
-            {
-                "seq": t.seq,
-                "role": t.role.value,
-                "phase": t.phase.value,
-                "text": t.text,
-                "audience": t.meta.get("audience"),
-                "prompt_id": t.prompt_id,
-                "prompt_version": t.prompt_version,
-                "level": t.assessment.level.value if t.assessment else None,
-            }
-            for t in turns
-        ],
+        "transcript": transcript_rows(turns),
         "note": "Acute in-session rating changes are not a treatment response; Y-BOCS is rated by the clinician.",
     }
 
