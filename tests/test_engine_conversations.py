@@ -261,7 +261,9 @@ def test_screen_answers_showing_intent_put_the_session_on_hold(manual_engine: An
     assert manual_engine.store.get_session(sid).highest_escalation is EscalationLevel.EMERGENCY
 
 
-def test_integration_offers_exercises_records_the_choice_and_the_report_lists_them(manual_engine: Any) -> None:
+def test_integration_offers_exercises_records_the_choice_and_the_report_lists_them(
+    manual_engine: Any,
+) -> None:
     from ketai.review.report import build_report, to_markdown
 
     sid = _to_integration(manual_engine)

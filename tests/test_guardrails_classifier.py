@@ -17,6 +17,7 @@ from ketai.guardrails.classifier import (
     context_features,
     data_sha256,
 )
+from ketai.guardrails.train_data import MEMORY_TRAIN, split_files
 from ketai.models import Phase, Role, SignalName
 
 ARTIFACT = content_dir("guardrails") / "classifier" / ARTIFACT_NAME
@@ -30,9 +31,11 @@ def classifier() -> SignalClassifier:
 def test_artifact_matches_its_recorded_training_data() -> None:
     artifact = ClassifierArtifact.model_validate(json.loads(ARTIFACT.read_text(encoding="utf-8")))
     data = content_dir("evals") / "guardrails"
-    assert set(artifact.data_files) == {"train.jsonl", "dev.jsonl"}, (
-        "thresholds must come from dev, never test"
+    expected = {p.name for p in split_files(data, "train") + split_files(data, "dev")} | {MEMORY_TRAIN}
+    assert set(artifact.data_files) == expected, (
+        "weights from every train file, thresholds from every dev file, never test: retrain"
     )
+    assert not any("test" in name for name in artifact.data_files)
     for name, digest in artifact.data_files.items():
         assert data_sha256(data / name) == digest, (
             f"{name} changed since training: run python -m ketai.guardrails.train"
@@ -40,6 +43,23 @@ def test_artifact_matches_its_recorded_training_data() -> None:
     assert artifact.labels == [s.value for s in SignalName] + [EMERGENCY_LABEL]
     assert all(0.0 <= t <= 1.01 for t in artifact.thresholds.values())
     assert ARTIFACT.stat().st_size < 200_000
+    assert artifact.knn_bank is not None and artifact.knn_bank_sha256 is not None
+    assert data_sha256(ARTIFACT.parent / artifact.knn_bank) == artifact.knn_bank_sha256
+
+
+def test_knn_vote_blends_into_crisis_scores(classifier: SignalClassifier) -> None:
+    """The kNN bank is loaded and moves the crisis scores away from plain logistic regression."""
+    assert classifier.bank is not None and classifier.knn_columns
+    text, context = (
+        "I have been giving my things away and sorting my passwords",
+        context_features(None, Role.PATIENT),
+    )
+    plain = classifier.probabilities([text], [context])[0]
+    blended = classifier.scores([text], [context])[0]
+    columns = classifier.knn_columns
+    others = [i for i in range(len(classifier.labels)) if i not in columns]
+    assert np.allclose(plain[others], blended[others])
+    assert not np.allclose(plain[columns], blended[columns])
 
 
 def test_runtime_math_is_plain_logistic_regression(classifier: SignalClassifier) -> None:
@@ -70,7 +90,10 @@ def test_output_classifier_matches_outputs_train_only() -> None:
 
     path = content_dir("guardrails") / "classifier" / OUTPUT_ARTIFACT_NAME
     artifact = OutputClassifierArtifact.model_validate(json.loads(path.read_text(encoding="utf-8")))
-    assert list(artifact.data_files) == ["outputs_train.jsonl"]
+    assert next(iter(artifact.data_files)) == "outputs_train.jsonl"
+    assert all(name.startswith("prompts/scripted/") for name in list(artifact.data_files)[1:])
+    for name, digest in list(artifact.data_files.items())[1:]:
+        assert data_sha256(content_dir("prompts") / name.removeprefix("prompts/")) == digest, name
     digest = data_sha256(content_dir("evals") / "guardrails" / "outputs_train.jsonl")
     assert artifact.data_files["outputs_train.jsonl"] == digest, (
         "retrain: python -m ketai.guardrails.train_output"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from datetime import datetime
 from pathlib import Path
 
@@ -53,6 +54,13 @@ class ClassifierArtifact(BaseModel):
     thresholds: dict[str, float]
     c: float
     metrics: dict[str, float] = Field(default_factory=dict)
+    knn_bank: str | None = None
+    """File next to this artifact (npz: float16 ``embeddings``, int8 ``labels``) for the kNN vote."""
+    knn_bank_sha256: str | None = None
+    knn_labels: list[str] = Field(default_factory=list)
+    """Labels whose probability is blended with a kNN vote over the training sentences."""
+    knn_weight: float = Field(default=0.0, ge=0.0, le=1.0)
+    knn_k: int = Field(default=10, ge=1)
 
     @model_validator(mode="after")
     def _shapes(self) -> ClassifierArtifact:
@@ -92,6 +100,9 @@ class SignalClassifier:
         self.thresholds = np.array(
             [artifact.thresholds.get(label, 1.01) for label in self.labels], dtype=np.float32
         )
+        self.bank: FloatArray | None = None
+        self.bank_labels: npt.NDArray[np.int8] | None = None
+        self.knn_columns: list[int] = []
 
     @classmethod
     def load(cls, path: Path, embedder: BundledEmbedder) -> SignalClassifier:
@@ -104,18 +115,82 @@ class SignalClassifier:
             first = exc.errors()[0]
             field = ".".join(str(p) for p in first["loc"])
             raise ContentError(f"{path}: field {field}: {first['msg']}") from exc
-        return cls(artifact, embedder)
+        classifier = cls(artifact, embedder)
+        if artifact.knn_bank and artifact.knn_labels and artifact.knn_weight > 0:
+            bank_path = path.parent / artifact.knn_bank
+            if not bank_path.exists() or data_sha256(bank_path) != artifact.knn_bank_sha256:
+                raise ContentError(f"{bank_path}: kNN bank missing or changed since training; retrain")
+            with np.load(bank_path) as bank:
+                classifier.use_knn(bank["embeddings"].astype(np.float32), bank["labels"].astype(np.int8))
+        return classifier
+
+    def use_knn(self, bank: FloatArray, bank_labels: npt.NDArray[np.int8]) -> None:
+        if bank.shape[1] != DIMENSIONS or bank_labels.shape != (bank.shape[0], len(self.artifact.knn_labels)):
+            raise ContentError("kNN bank does not match the classifier artifact; retrain")
+        self.bank, self.bank_labels = bank, bank_labels
+        self.knn_columns = [self.labels.index(label) for label in self.artifact.knn_labels]
+
+    def threshold(self, label: str) -> float:
+        return float(self.thresholds[self.labels.index(label)])
 
     def probabilities(self, texts: list[str], contexts: list[FloatArray]) -> FloatArray:
-        embeddings = self.embedder.embed(texts)
+        """Plain logistic-regression probabilities (no kNN blend)."""
+        return self._logistic(self.embedder.embed(texts), contexts)
+
+    def _logistic(self, embeddings: FloatArray, contexts: list[FloatArray]) -> FloatArray:
         features = np.hstack([embeddings, np.vstack(contexts)]).astype(np.float32)
         logits = features @ self.weights + self.intercepts
         probs: FloatArray = (1.0 / (1.0 + np.exp(-logits))).astype(np.float32)
         return probs
 
+    def scores(self, texts: list[str], contexts: list[FloatArray]) -> FloatArray:
+        """Probabilities, with the kNN vote blended in for the kNN labels (what thresholds apply to)."""
+        embeddings = self.embedder.embed(texts)
+        probs = self._logistic(embeddings, contexts)
+        if self.bank is not None and self.bank_labels is not None and self.knn_columns:
+            w = self.artifact.knn_weight
+            vote = knn_vote(self.bank, self.bank_labels, embeddings, self.artifact.knn_k)
+            probs[:, self.knn_columns] = ((1 - w) * probs[:, self.knn_columns] + w * vote).astype(np.float32)
+        return probs
+
     def predict(self, text: str, phase: Phase | None, role: Role) -> dict[str, float]:
-        """Labels (signal names, ``level_emergency``) whose probability reaches their threshold."""
-        probs = self.probabilities([text], [context_features(phase, role)])[0]
+        """Labels (signal names, ``level_emergency``) whose score reaches their threshold."""
+        probs = self.scores([text], [context_features(phase, role)])[0]
         return {
             label: float(p) for label, p, t in zip(self.labels, probs, self.thresholds, strict=True) if p >= t
         }
+
+
+def knn_vote(
+    bank: FloatArray, bank_labels: npt.NDArray[np.int8], queries: FloatArray, k: int
+) -> npt.NDArray[np.float64]:
+    """Per query and label: similarity-weighted share of the ``k`` nearest training sentences carrying it.
+
+    Embeddings are L2-normalised, so the dot product is the cosine similarity."""
+    sims = queries @ bank.T
+    k = min(k, bank.shape[0])
+    nearest = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+    weight = np.clip(np.take_along_axis(sims, nearest, axis=1), 0.0, None).astype(np.float64)
+    votes = np.einsum("qk,qkl->ql", weight, bank_labels[nearest].astype(np.float64))
+    result: npt.NDArray[np.float64] = votes / np.maximum(weight.sum(axis=1, keepdims=True), 1e-9)
+    return result
+
+
+_SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+|\n|$)")
+CHUNK_MIN_WORDS = 30
+"""Messages longer than this are also read in windows of two sentences (long posts dilute one embedding)."""
+MAX_CHUNKS = 6
+
+
+def windows(text: str) -> list[str]:
+    """Two-sentence windows of a long message (empty for short ones), at most ``MAX_CHUNKS``, evenly spread."""
+    if len(text.split()) <= CHUNK_MIN_WORDS:
+        return []
+    sentences = [s.strip() for s in _SENTENCE.findall(text) if len(s.split()) >= 2]
+    if len(sentences) < 3:
+        return []
+    pairs = [" ".join(sentences[i : i + 2]) for i in range(0, len(sentences) - 1)]
+    if len(pairs) > MAX_CHUNKS:
+        step = len(pairs) / MAX_CHUNKS
+        pairs = [pairs[int(i * step)] for i in range(MAX_CHUNKS)]
+    return pairs

@@ -118,6 +118,14 @@ class ContextChecker:
         s_start, s_end = textmod.sentence_bounds(text, start)
         return _any(self.conditional, text[s_start:s_end])
 
+    def past_resolved_message(self, text: str) -> bool:
+        """The whole message is about a clearly resolved past (remote and resolved cues, nothing recent)."""
+        return (
+            _any(self.past_remote, text)
+            and _any(self.past_resolved, text)
+            and not _any(self.past_recent, text)
+        )
+
     def resolved(self, text: str) -> bool:
         return _any(self.resolved_now, text)
 

@@ -33,6 +33,9 @@ FICTION_PROOF = frozenset(
     {SignalName.DOSING_REQUEST, SignalName.MEDICATION_CHANGE, SignalName.PROMPT_INJECTION}
 )
 """A story or role-play frame never cancels dose, medicine or injection content."""
+_SUICIDE_EMERGENCY_CUES = frozenset({"intent", "preparation", "timing", "recent_attempt"})
+WARNING_SIGNS = frozenset({"preparation", "farewell", "means_seeking", "intent"})
+"""Cue groups (cues.yaml) that are suicide warning signs when two different ones appear together."""
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,10 @@ class RuleResult:
     dystonic: bool = False
     fiction: bool = False
     """A fiction/quotation cue is in the message (classifier-only signals are then not trusted)."""
+    expected_effect: bool = False
+    """A match was dropped as an effect expected in this phase (e.g. peak dissociation)."""
+    resolved_past: bool = False
+    """The message as a whole talks about a clearly resolved past."""
 
     def levels(self) -> dict[SignalName, EscalationLevel]:
         best: dict[SignalName, EscalationLevel] = {}
@@ -155,9 +162,12 @@ class RuleEngine:
                 result.hits.append(hit)
                 break
         result.fiction = self.context.fiction_in(scan)
+        result.resolved_past = self.context.past_resolved_message(scan)
         self._blood_pressure(scan, key, result)
         self._intrusions(scan, result)
         result.cues = {name for name in self.cues if self.cue_present(name, scan)}
+        self._dystonic_suicide_level(result)
+        self._warning_cluster(scan, result)
         escalated = self.escalate_hits(scan, key, result.hits)
         result.hits.extend(escalated)
         result.notes.extend(f"escalated by {hit.rule_id}" for hit in escalated)
@@ -217,6 +227,7 @@ class RuleEngine:
             if level == EscalationLevel.NONE:
                 result.notes.append(f"expected in phase {key}: {why}")
                 result.cancelled.add(signal)
+                result.expected_effect = True
                 return None
             result.notes.append(f"phase {key} sets {level.value}: {why}")
         return RuleHit(signal, level, spec.score, spec.id, spec.kind, start, why, spec.topic)
@@ -280,6 +291,36 @@ class RuleEngine:
                 )
             )
         result.notes.append("harm content read as an unwanted (ego-dystonic) intrusion")
+
+    def _dystonic_suicide_level(self, result: RuleResult) -> None:
+        """An unwanted (ego-dystonic) suicidal intrusion keeps suicide_risk - the screen questions are asked -
+        but at clinician, not emergency, unless intent, preparation, timing or a recent attempt is stated."""
+        if not result.dystonic or result.cues & _SUICIDE_EMERGENCY_CUES:
+            return
+        result.hits = [
+            RuleHit(
+                h.signal, EscalationLevel.CLINICIAN, h.score, h.rule_id, h.kind, h.start, h.evidence, h.topic
+            )
+            if h.signal == SignalName.SUICIDE_RISK and h.level == EscalationLevel.EMERGENCY
+            else h
+            for h in result.hits
+        ]
+
+    def _warning_cluster(self, text: str, result: RuleResult) -> None:
+        """Two different suicide warning signs in one message (e.g. giving things away and a goodbye, or
+        gathering means and a timing) read as suicide risk even without a suicide word: each alone is
+        everyday talk, together they are the pattern clinicians are taught to ask about."""
+        signs = result.cues & WARNING_SIGNS
+        if len(signs) < 2 or result.fiction or SignalName.SUICIDE_RISK in {h.signal for h in result.hits}:
+            return
+        if SignalName.SUICIDE_RISK in result.cancelled:
+            return
+        level = EscalationLevel.EMERGENCY if signs & {"preparation", "intent"} else EscalationLevel.CLINICIAN
+        evidence = "warning signs together: " + ", ".join(sorted(signs))
+        result.hits.append(
+            RuleHit(SignalName.SUICIDE_RISK, level, 0.85, "warning-cluster", "behaviour", 0, evidence)
+        )
+        result.notes.append(evidence)
 
     def escalate_hits(self, text: str, key: PhaseKey, hits: list[RuleHit]) -> list[RuleHit]:
         """Extra, higher hits caused by context cues (intent, preparation, sedation, immediate danger ...)."""

@@ -12,6 +12,7 @@ Input screening takes the highest level any layer gives:
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Protocol
 
 from ketai.guardrails.base import EscalationActions, SafetyMemory
@@ -22,7 +23,7 @@ from ketai.guardrails.memory import memory_escalations, reassurance_note, rememb
 from ketai.guardrails.output_classifier import OutputClassifier
 from ketai.guardrails.output_policy import OutputPolicy
 from ketai.guardrails.rules import FICTION_PROOF, RuleEngine, RuleHit, RuleResult
-from ketai.guardrails.schema import phase_key
+from ketai.guardrails.schema import SignalSpec, phase_key
 from ketai.models import Assessment, EscalationLevel, OutputVerdict, Phase, Role, Signal, SignalName
 
 log = logging.getLogger(__name__)
@@ -43,15 +44,21 @@ _PHYSICAL = frozenset(
 _EMERGENCY_CAPABLE = frozenset(
     {SignalName.SUICIDE_RISK, SignalName.ABUSE_OR_UNSAFE_HOME, SignalName.PSYCHOSIS_OR_SEVERE_DISTRESS}
 )
+"""Signals the classifier's ``level_emergency`` may raise. Self-harm becomes an emergency only from the
+rules' active-injury cues (bleeding now, just did it): 'I cut myself earlier' stays clinician."""
 _UNGATED = frozenset({SignalName.SUICIDE_RISK, SignalName.SELF_HARM, SignalName.MEDICAL_EMERGENCY})
 """Crisis signals: the classifier is a real second line for phrasings no topic word foresaw, so no topic gate
 (context vetoes - negation, past, fiction, someone else, peak dissociation - still apply)."""
-SHORT_ANSWER_WORDS = 3
+_ALTERED_PHASES = frozenset({"dosing", "peak"})
+_MEANS_SIGNALS = frozenset({SignalName.SUICIDE_RISK, SignalName.SELF_HARM})
+SHORT_ANSWER_WORDS = 6
+SHORT_CRISIS_WORDS = 3
 SHORT_ANSWER_BAR = 0.6
-"""A classifier-only signal on a reply of at most this many words must close this share of the gap between
-its threshold and 1: one-word answers ("swallowed", "yes, again") carry too little text for an embedding."""
-_EMERGENCY_NOTE = """Signals the classifier's ``level_emergency`` may raise. Self-harm becomes an emergency only from the
-rules' active-injury cues (bleeding now, just did it): 'I cut myself earlier' stays clinician."""
+"""Very short replies carry too little text for an embedding: the classifier scores "swallowed" (an ordinary
+answer to "swallow what is left now") as high as "another one pls". So on replies of at most
+``SHORT_ANSWER_WORDS`` words a non-crisis signal must come from the rules, and on replies of at most
+``SHORT_CRISIS_WORDS`` words a classifier-only crisis signal must close ``SHORT_ANSWER_BAR`` of the gap
+between its threshold and 1."""
 
 
 def classifier_gated(name: SignalName) -> bool:
@@ -59,9 +66,41 @@ def classifier_gated(name: SignalName) -> bool:
     return name not in _UNGATED
 
 
-def short_answer_bar(threshold: float, text: str) -> float | None:
-    """The stricter bar for very short messages, or None for ordinary ones."""
-    if len(text.split()) > SHORT_ANSWER_WORDS:
+def classifier_veto(
+    rules: RuleEngine, specs: Mapping[SignalName, SignalSpec], name: SignalName, result: RuleResult, key: str
+) -> str | None:
+    """Why the classifier may not add ``name`` to this message (None: it may). Shared with training, so
+    thresholds are chosen under the same conditions as at runtime."""
+    if name in result.cancelled:
+        return "rules found a cancelling context (negation, past, fiction, all clear, phase)"
+    spec = specs.get(name)
+    if spec is None or (spec.phases is not None and key not in spec.phases):
+        return f"not applicable in phase {key}"
+    if result.fiction and name not in FICTION_PROOF:
+        return "fiction or quotation in the message"
+    if result.dystonic and name in (SignalName.PSYCHOSIS_OR_SEVERE_DISTRESS, SignalName.SELF_HARM):
+        return "ego-dystonic OCD intrusion"
+    topic = rules.gate_open(name, result.screened_text)
+    if classifier_gated(name) and not topic:
+        return "no topic words for this signal"
+    if name in _UNGATED and not topic and (result.expected_effect or key in _ALTERED_PHASES):
+        return "dramatic words while effects are expected, and no physical or risk words"
+    if result.expected_effect and name not in _UNGATED and name not in FICTION_PROOF:
+        return "the rules read the message as an effect expected in this phase (e.g. peak dissociation)"
+    if name in _UNGATED and result.resolved_past:
+        return "the message is about a clearly resolved past"
+    if name in _MEANS_SIGNALS and not topic and rules.cue_present("means_seeking", result.scan_text):
+        # "where do we keep the pills?" is harmless alone; session memory raises it after earlier risk
+        return "a means or logistics question without risk words (left to session memory)"
+    return None
+
+
+def short_answer_bar(name: SignalName, threshold: float, text: str) -> float | None:
+    """The stricter bar for very short messages (above 1: not from the classifier), or None for ordinary ones."""
+    words = len(text.split())
+    if name not in _UNGATED:
+        return 1.01 if words <= SHORT_ANSWER_WORDS else None
+    if words > SHORT_CRISIS_WORDS:
         return None
     return threshold + (1.0 - threshold) * SHORT_ANSWER_BAR
 
@@ -143,8 +182,8 @@ class KetaiGuardrails:
             name = SignalName(label)
             if name in found:
                 continue
-            why = self._classifier_veto(name, result, key)
-            bar = short_answer_bar(self.classifier.threshold(label), result.screened_text)
+            why = classifier_veto(self.rules, self.specs, name, result, key)
+            bar = short_answer_bar(name, self.classifier.threshold(label), result.screened_text)
             if why is None and bar is not None and probability < bar:
                 why = f"very short message needs p >= {bar:.2f}"
             if why:
@@ -193,20 +232,6 @@ class KetaiGuardrails:
                     )
                 )
         return signals
-
-    def _classifier_veto(self, name: SignalName, result: RuleResult, key: str) -> str | None:
-        if name in result.cancelled:
-            return "rules found a cancelling context (negation, past, fiction, all clear, phase)"
-        spec = self.specs.get(name)
-        if spec is None or (spec.phases is not None and key not in spec.phases):
-            return f"not applicable in phase {key}"
-        if result.fiction and name not in FICTION_PROOF:
-            return "fiction or quotation in the message"
-        if result.dystonic and name in (SignalName.PSYCHOSIS_OR_SEVERE_DISTRESS, SignalName.SELF_HARM):
-            return "ego-dystonic OCD intrusion"
-        if classifier_gated(name) and not self.rules.gate_open(name, result.screened_text):
-            return "no topic words for this signal"
-        return None
 
     def _judge(self, text: str, phase: Phase | None, role: Role, notes: list[str]) -> list[Signal]:
         assert self.judge is not None

@@ -8,19 +8,19 @@ person's phrasing). The original files belong to the author ``original``. Test f
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from ketai.embeddings import shared_embedder
-from ketai.guardrails.classifier import EMERGENCY_LABEL, context_features
+from ketai.embeddings import DIMENSIONS, shared_embedder
+from ketai.guardrails.classifier import EMERGENCY_LABEL, PHASE_KEYS, ROLE_KEYS, context_features, windows
 from ketai.guardrails.loader import GuardrailContent
-from ketai.guardrails.rules import FICTION_PROOF, RuleEngine
-from ketai.guardrails.screening import classifier_gated
-from ketai.models import Phase, Role, SignalName
+from ketai.guardrails.rules import RuleEngine
+from ketai.guardrails.schema import phase_key
+from ketai.guardrails.screening import classifier_veto
+from ketai.models import EscalationLevel, Phase, Role, SignalName
 
 ORIGINAL_AUTHOR = "original"
 
@@ -51,6 +51,30 @@ def read_split(data: Path, split: str) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for path in split_files(data, split):
         rows += [{**r, "_author": author_of(path)} for r in read_rows(path)]
+    return rows
+
+
+MEMORY_TRAIN = "memory_train.jsonl"
+
+
+def memory_control_rows(data: Path) -> list[dict[str, Any]]:
+    """Every turn of the control sequences in ``memory_train.jsonl`` (final level ``none``) as a benign row.
+
+    These are the everyday look-alikes of means-seeking (rope swings, car keys, refill counts): the
+    classifier must learn that they are harmless on their own. Risk sequences are left out, because their
+    last turn is risky only because of what came before."""
+    path = data / MEMORY_TRAIN
+    if not path.exists():
+        return []
+    rows: list[dict[str, Any]] = []
+    for sequence in read_rows(path):
+        if sequence["final"]["level"] != "none":
+            continue
+        for turn in sequence["turns"]:
+            rows.append(
+                {"text": turn["text"], "phase": turn.get("phase"), "role": turn.get("role", "patient"),
+                 "signals": [], "level": "none", "benign": True, "_author": ORIGINAL_AUTHOR}
+            )  # fmt: skip
     return rows
 
 
@@ -94,6 +118,26 @@ def featurise(rows: list[dict[str, Any]], engine: RuleEngine) -> npt.NDArray[np.
     return np.hstack([embeddings, np.vstack(contexts)]).astype(np.float32)
 
 
+def window_features(
+    rows: list[dict[str, Any]], engine: RuleEngine
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.int64]]:
+    """Features of the two-sentence windows of long rows, and the row each window belongs to."""
+    texts: list[str] = []
+    contexts: list[npt.NDArray[np.float32]] = []
+    owner: list[int] = []
+    for i, r in enumerate(rows):
+        context = context_features(Phase(r["phase"]) if r.get("phase") else None, r.get("role", "patient"))
+        for window in windows(engine.prepare(r["text"])[0]):
+            texts.append(window)
+            contexts.append(context)
+            owner.append(i)
+    width = DIMENSIONS + len(PHASE_KEYS) + len(ROLE_KEYS)
+    if not texts:
+        return np.zeros((0, width), dtype=np.float32), np.zeros(0, dtype=np.int64)
+    features = np.hstack([shared_embedder().embed(texts), np.vstack(contexts)]).astype(np.float32)
+    return features, np.array(owner, dtype=np.int64)
+
+
 def has_label(row: dict[str, Any], label: str) -> bool:
     if label == EMERGENCY_LABEL:
         return bool(row["level"] == "emergency")
@@ -105,36 +149,26 @@ def labels_matrix(rows: list[dict[str, Any]], labels: list[str]) -> npt.NDArray[
 
 
 def rule_matrices(
-    rows: list[dict[str, Any]],
-    engine: RuleEngine,
-    labels: list[str],
-    phases: Mapping[str, Sequence[str] | None],
-) -> tuple[npt.NDArray[np.int8], npt.NDArray[np.int8]]:
-    """What the rules flag per row and label, and where the classifier is allowed to add a label
-    (not cancelled by context, phase applicable, no fiction cue, topic gate for non-crisis signals) - as at
-    runtime."""
+    rows: list[dict[str, Any]], engine: RuleEngine, labels: list[str]
+) -> tuple[npt.NDArray[np.int8], npt.NDArray[np.int8], npt.NDArray[np.int8]]:
+    """What the rules flag per row and label, where the classifier is allowed to add a label (the runtime's
+    own ``classifier_veto``), and whether the rules alone already escalate the row to companion or higher."""
+    specs = engine.content.signals.signals
     hits = np.zeros((len(rows), len(labels)), dtype=np.int8)
     allowed = np.ones((len(rows), len(labels)), dtype=np.int8)
+    escalated = np.zeros(len(rows), dtype=np.int8)
     for i, r in enumerate(rows):
         phase = Phase(r["phase"]) if r.get("phase") else None
         result = engine.screen(r["text"], phase=phase, role=Role(r.get("role", "patient")))
+        escalated[i] = int(any(h.level >= EscalationLevel.COMPANION for h in result.hits))
         for hit in result.hits:
-            hits[i, labels.index(hit.signal.value)] = 1
-            if hit.level.value == "emergency":
+            if hit.signal.value in labels:
+                hits[i, labels.index(hit.signal.value)] = 1
+            if hit.level == EscalationLevel.EMERGENCY and EMERGENCY_LABEL in labels:
                 hits[i, labels.index(EMERGENCY_LABEL)] = 1
         for j, label in enumerate(labels):
             if label == EMERGENCY_LABEL:
                 allowed[i, j] = 0 if (result.dystonic or result.fiction) else 1
-                continue
-            name = SignalName(label)
-            allowed_phases = phases.get(label)
-            key = r.get("phase") or "outside"
-            if (
-                name in result.cancelled
-                or (result.fiction and name not in FICTION_PROOF)
-                or (classifier_gated(name) and not engine.gate_open(name, result.screened_text))
-                or (result.dystonic and name in (SignalName.SELF_HARM, SignalName.PSYCHOSIS_OR_SEVERE_DISTRESS))
-                or (allowed_phases is not None and key not in allowed_phases)
-            ):
+            elif classifier_veto(engine, specs, SignalName(label), result, phase_key(phase)) is not None:
                 allowed[i, j] = 0
-    return hits, allowed
+    return hits, allowed, escalated

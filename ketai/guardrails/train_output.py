@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import yaml
 
 from ketai.content.paths import content_dir
 from ketai.embeddings import MODEL_ID, shared_embedder
@@ -30,9 +32,39 @@ from ketai.models import EscalationLevel, Phase
 SEED = 20261127
 C = 4.0
 BETA = 1.5
-FLOOR = 0.5
+FLOOR = 0.7
 GRID = tuple(round(x, 2) for x in np.arange(0.3, 0.91, 0.05))
 FOLDS = 5
+
+
+SCRIPTED_FOLDER = "scripted"
+_PLACEHOLDER = re.compile(r"\{[a-z_]+\}")
+
+
+def _strings(node: object) -> list[str]:
+    if isinstance(node, str):
+        return [node]
+    if isinstance(node, dict):
+        return [t for value in node.values() for t in _strings(value)]
+    if isinstance(node, list):
+        return [t for value in node for t in _strings(value)]
+    return []
+
+
+def scripted_rows(folder: Path) -> list[dict[str, Any]]:
+    """Our own clinician-written session prompts as drafts that must pass (placeholders filled neutrally).
+
+    The checklist's own questions ("any alcohol or sleeping pills in the last 24 hours?") share words with
+    unsafe drafts; without these the classifier learns to replace the session's own script."""
+    rows: list[dict[str, Any]] = []
+    for path in sorted(folder.glob("*.yaml")):
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        phase = path.stem if path.stem in {p.value for p in Phase} else None
+        for text in _strings(data.get("steps", {})):
+            filled = _PLACEHOLDER.sub("Sam", text).strip()
+            if len(filled.split()) >= 3:
+                rows.append({"text": filled, "phase": phase, "assessment_level": "none", "expected": "pass"})
+    return rows
 
 
 def featurise(rows: list[dict[str, Any]]) -> npt.NDArray[np.float32]:
@@ -68,7 +100,8 @@ def main(argv: list[str] | None = None) -> int:
         "--out", type=Path, default=content_dir("guardrails") / "classifier" / OUTPUT_ARTIFACT_NAME
     )
     args = parser.parse_args(argv)
-    rows = read_rows(args.data)
+    scripted = content_dir("prompts") / SCRIPTED_FOLDER
+    rows = read_rows(args.data) + scripted_rows(scripted)
     labels = list(OUTPUT_RULES)
     x = featurise(rows)
     y = np.array(
@@ -101,7 +134,8 @@ def main(argv: list[str] | None = None) -> int:
         "embedding_model": MODEL_ID,
         "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "seed": SEED,
-        "data_files": {args.data.name: data_sha256(args.data)},
+        "data_files": {args.data.name: data_sha256(args.data)}
+        | {f"prompts/{SCRIPTED_FOLDER}/{p.name}": data_sha256(p) for p in sorted(scripted.glob("*.yaml"))},
         "phase_keys": list(PHASE_KEYS),
         "level_keys": list(LEVEL_KEYS),
         "labels": labels,
