@@ -29,6 +29,11 @@ def build_engine(settings: Settings | None = None, clock: Clock | None = None) -
 
     return SessionEngine(
         screen_spec=guardrails.content.suicide_screen,
+        content_versions={
+            "ladder": guardrails.content.ladder.version,
+            "suicide_screen": guardrails.content.suicide_screen.version,
+            "output_policy": guardrails.content.output_policy.version,
+        },
         store=store,
         guardrails=guardrails,
         responder=build_responder(settings, scripted),

@@ -46,6 +46,9 @@ PRE_SESSION_STEPS = (
     "intention", "baseline_suds", "baseline_ocd_vas",
 )  # fmt: skip
 
+FREE_TEXT_STEPS = frozenset({"intention", "reflection"})
+"""Steps whose answer is whatever the patient says in their own words."""
+
 _RESCHEDULE = re.compile(r"^\s*(?:/?reschedule|/?cancel|stop for today)\b", re.IGNORECASE)
 _READY = re.compile(r"\b(?:ready|i'?m back|back now|let'?s reflect|done resting)\b")
 _NONE = re.compile(r"^\s*(?:none|no|nope|skip|not now|no thanks|neither)\b")

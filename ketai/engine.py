@@ -48,6 +48,7 @@ class SessionEngine:
         companion_ack_timeout_s: float = 180.0,
         locale_variables: dict[str, dict[str, str]] | None = None,
         screen_spec: SuicideScreenFile | None = None,
+        content_versions: dict[str, int] | None = None,
     ) -> None:
         self.store = store
         self.guardrails = guardrails
@@ -58,6 +59,7 @@ class SessionEngine:
         self.companion_ack_timeout_s = companion_ack_timeout_s
         self.locale_variables = locale_variables or {}
         self.screen_spec = screen_spec
+        self.content_versions = content_versions or {}
 
     # -- public API ---------------------------------------------------------
 
@@ -152,6 +154,7 @@ class SessionEngine:
             now=self.clock.now(),
             ack_timeout_s=self.companion_ack_timeout_s,
             screen_spec=self.screen_spec,
+            content_versions=self.content_versions,
         )
 
     def _process(self, session: SessionRecord, incoming: TurnRecord) -> Reply:

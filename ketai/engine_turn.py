@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from ketai.dialogue import (
+    FREE_TEXT_STEPS,
     Say,
     ask,
     companion_message_effect,
@@ -44,6 +45,8 @@ class TurnWork:
     now: datetime
     ack_timeout_s: float
     screen_spec: SuicideScreenFile | None = None
+    content_versions: dict[str, int] = field(default_factory=dict)
+    """Version of each guardrail content file (``ladder``, ``suicide_screen``, ``output_policy``)."""
     says: list[Say] = field(default_factory=list)
     safety_messages: list[ReplyMessage] = field(default_factory=list)
     messages: list[ReplyMessage] = field(default_factory=list)
@@ -98,12 +101,21 @@ class TurnWork:
             incoming.text, actions.start_suicide_screen
         ):
             return
-        interrupted = actions.patient_text is not None
+        interrupted = actions.patient_text is not None and not self._free_text_answer(assessment)
         if incoming.role is Role.COMPANION:
             self._companion(incoming.text)
         elif incoming.role is Role.PATIENT and not interrupted:
             self._patient(incoming.text)
         self.ensure_asked()
+
+    def _free_text_answer(self, assessment: Assessment) -> bool:
+        """An intention or reflection that mentions an effect is still the answer (after the safety text).
+
+        Reflections naturally talk about nausea, fear or reassurance urges; re-asking would loop. Anything
+        at clinician level or above is not taken as an answer: it is handled first and the question returns.
+        """
+        step = current_step(self.session.phase, self.session.facts, self.session.protocol, self.now)
+        return step in FREE_TEXT_STEPS and assessment.level <= EscalationLevel.COMPANION
 
     def _patient(self, text: str) -> None:
         facts = self.session.facts
@@ -199,13 +211,20 @@ class TurnWork:
         self.session.suicide_screen = None if step.finished else progress.model_dump(mode="json")
         for line in step.texts:
             self.safety_messages.append(
-                ReplyMessage(text=line, kind="safety", prompt_id="guardrails.suicide_screen")
+                ReplyMessage(
+                    text=line,
+                    kind="safety",
+                    prompt_id="guardrails.suicide_screen",
+                    prompt_version=self.content_versions.get("suicide_screen"),
+                )
             )
         if step.finished:
             self._screen_finished(step)
+            self.asked = False
+            self.ensure_asked()  # back to where the session was
         else:
             self.asked = True
-        return not step.finished or self.session.phase is Phase.SAFETY_HOLD
+        return True
 
     def _screen_finished(self, step: ScreenStep) -> None:
         level = step.level or EscalationLevel.CLINICIAN
@@ -228,6 +247,9 @@ class TurnWork:
         actions = self.guardrails.actions_for(
             assessment, phase=self.session.phase, role=Role.PATIENT, locale=self.session.protocol.locale
         )
+        if level is EscalationLevel.CLINICIAN:
+            # The screen's closing text already gives the crisis resources; keep the alert and the notice.
+            actions = actions.model_copy(update={"patient_text": None})
         self.apply_actions(actions.model_copy(update={"start_suicide_screen": False}), assessment)
 
     # -- safety ----------------------------------------------------------------
@@ -244,11 +266,22 @@ class TurnWork:
             )
         if actions.patient_text:
             self.safety_messages.append(
-                ReplyMessage(text=actions.patient_text, kind="safety", prompt_id=actions.patient_text_id)
+                ReplyMessage(
+                    text=actions.patient_text,
+                    kind="safety",
+                    prompt_id=f"guardrails.ladder:{actions.patient_text_id or actions.level.value}",
+                    prompt_version=self.content_versions.get("ladder"),
+                )
             )
         if actions.companion_alert:
             self.safety_messages.append(
-                ReplyMessage(text=actions.companion_alert, audience="companion", kind="safety")
+                ReplyMessage(
+                    text=actions.companion_alert,
+                    audience="companion",
+                    kind="safety",
+                    prompt_id=f"guardrails.alert:{actions.level.value}",
+                    prompt_version=self.content_versions.get("ladder"),
+                )
             )
             if actions.companion_ack_required:
                 self.session.pending_alerts.append(
@@ -308,7 +341,15 @@ class TurnWork:
             raised = EscalationLevel.CLINICIAN if level < EscalationLevel.CLINICIAN else level
             self.event("companion_alert_unacknowledged", {"level": level.value, "raised_to": raised.value})
             self.notice(raised, None, f"companion alert not acknowledged after {self.ack_timeout_s:g} s")
-            self.safety_messages.append(ReplyMessage(text=alert["text"], audience="companion", kind="safety"))
+            self.safety_messages.append(
+                ReplyMessage(
+                    text=alert["text"],
+                    audience="companion",
+                    kind="safety",
+                    prompt_id="guardrails.alert:unacknowledged",
+                    prompt_version=self.content_versions.get("ladder"),
+                )
+            )
 
     # -- phases ------------------------------------------------------------------
 
@@ -442,7 +483,8 @@ class TurnWork:
                         text=verdict.replacement or "",
                         audience=draft.audience,
                         kind="fallback",
-                        prompt_id="guardrails.fallback",
+                        prompt_id=f"guardrails.output_policy:{'+'.join(verdict.rules)}",
+                        prompt_version=self.content_versions.get("output_policy"),
                     )
                 )
             else:

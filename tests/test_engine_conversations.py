@@ -38,8 +38,8 @@ def test_every_persona_completes_all_phases_in_order(manual_engine: Any, persona
     turns = manual_engine.store.turns(result.session_id)
     ketai_turns = [t for t in turns if t.role is Role.KETAI]
     assert ketai_turns and all(t.prompt_id for t in ketai_turns)
-    scripted = [t for t in ketai_turns if t.prompt_id.startswith("scripted.")]
-    assert all(t.prompt_version == 1 for t in scripted)
+    assert all(t.prompt_version is not None and t.prompt_version >= 1 for t in ketai_turns)
+    assert any(t.prompt_id.startswith("scripted.") for t in ketai_turns)
     assert [t.seq for t in turns] == list(range(1, len(turns) + 1))
 
 
@@ -253,7 +253,8 @@ def test_screen_answers_showing_intent_put_the_session_on_hold(manual_engine: An
     sid = _to_integration(manual_engine)
     say(manual_engine, sid, "I keep thinking about ending my life")
     reply = None
-    for answer in ("yes", "yes", "no", "yes"):  # wish, thoughts, method no, intent yes
+    # wish yes, thoughts yes, method no, intent YES, plan no, any behaviour no (all questions are asked)
+    for answer in ("yes", "yes", "no", "yes", "no", "no", "no"):
         reply = say(manual_engine, sid, answer)
         if reply.phase is Phase.SAFETY_HOLD:
             break
