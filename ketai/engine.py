@@ -31,6 +31,7 @@ from ketai.replies import Reply
 from ketai.responders.base import Responder
 from ketai.sanitize import clean_incoming
 from ketai.store.base import SessionRecord, TranscriptStore, TurnRecord
+from ketai.verdict_cache import VerdictCache
 
 
 class SessionEngine:
@@ -60,6 +61,7 @@ class SessionEngine:
         self.locale_variables = locale_variables or {}
         self.screen_spec = screen_spec
         self.content_versions = content_versions or {}
+        self.output_screen = VerdictCache(guardrails)
 
     # -- public API ---------------------------------------------------------
 
@@ -155,6 +157,7 @@ class SessionEngine:
             ack_timeout_s=self.companion_ack_timeout_s,
             screen_spec=self.screen_spec,
             content_versions=self.content_versions,
+            output_screen=self.output_screen,
         )
 
     def _process(self, session: SessionRecord, incoming: TurnRecord) -> Reply:

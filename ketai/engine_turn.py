@@ -32,6 +32,7 @@ from ketai.responders.base import Draft
 from ketai.sanitize import SCREEN_WINDOW_CHARS
 from ketai.screen_flow import ScreenStep, answer_screen, load_progress, start_screen
 from ketai.store.base import EventRecord, NoticeRecord, SessionRecord, TranscriptStore, TurnRecord
+from ketai.verdict_cache import VerdictCache
 
 _ACTIVE = (Phase.PRE_SESSION, Phase.DOSING, Phase.PEAK, Phase.INTEGRATION)
 
@@ -46,6 +47,7 @@ class TurnWork:
     ack_timeout_s: float
     screen_spec: SuicideScreenFile | None = None
     content_versions: dict[str, int] = field(default_factory=dict)
+    output_screen: VerdictCache | None = None
     """Version of each guardrail content file (``ladder``, ``suicide_screen``, ``output_policy``)."""
     says: list[Say] = field(default_factory=list)
     safety_messages: list[ReplyMessage] = field(default_factory=list)
@@ -473,9 +475,8 @@ class TurnWork:
     def add_drafts(self, drafts: list[Draft]) -> None:
         self.messages = list(self.safety_messages)
         for draft in drafts:
-            verdict = self.guardrails.screen_output(
-                draft.text, phase=self.session.phase, assessment=self.assessment
-            )
+            screen = self.output_screen.screen_output if self.output_screen else self.guardrails.screen_output
+            verdict = screen(draft.text, phase=self.session.phase, assessment=self.assessment)
             if verdict.verdict == "replace":
                 self.event("output_replaced", {"rules": verdict.rules, "prompt_id": draft.prompt_id})
                 self.messages.append(
