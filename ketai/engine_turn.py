@@ -417,6 +417,8 @@ class TurnWork:
         if step is None:
             return
         self.asked = True
+        if step == "checkin" and self.safety_messages:
+            return  # at peak, fewer words: the safety text is the whole reply
         if step == "exercises":
             self._offer_exercises()
         elif step == "hold":

@@ -41,6 +41,8 @@ def test_every_persona_completes_all_phases_in_order(manual_engine: Any, persona
     assert all(t.prompt_version is not None and t.prompt_version >= 1 for t in ketai_turns)
     assert any(t.prompt_id.startswith("scripted.") for t in ketai_turns)
     assert [t.seq for t in turns] == list(range(1, len(turns) + 1))
+    replaced = [e.data for e in manual_engine.store.events(result.session_id) if e.kind == "output_replaced"]
+    assert replaced == [], "our own scripted replies must pass our output policy"
 
 
 def test_checklist_blocks_dosing_until_every_item_is_answered(manual_engine: Any) -> None:

@@ -11,7 +11,9 @@ DRAFTS = [
     "You definitely locked the door, I promise.",
 ]
 EMERGENCY = Assessment(
-    signals=[Signal(name=SignalName.SUICIDE_RISK, score=1.0, detector="rules", level=EscalationLevel.EMERGENCY)],
+    signals=[
+        Signal(name=SignalName.SUICIDE_RISK, score=1.0, detector="rules", level=EscalationLevel.EMERGENCY)
+    ],
     level=EscalationLevel.EMERGENCY,
 )
 

@@ -61,7 +61,7 @@ def _score_persona(name: str, home: Path) -> dict[str, Any]:
     return {
         "persona": name, "passed": not problems, "problems": problems, "phases": phases,
         "highest_escalation": session.highest_escalation.value, "signals_seen": sorted(seen),
-        "engine_calls": calls, "ms_per_call": round(elapsed * 1000 / max(calls, 1), 2),
+        "engine_calls": calls, "seconds": round(elapsed, 2),
     }  # fmt: skip
 
 
@@ -78,20 +78,20 @@ def run(split: str, out_dir: Path, as_json: bool) -> int:
         "",
         f"{passed}/{len(rows)} personas pass.",
         "",
-        "| persona | pass | highest | signals | ms/call | problems |",
+        "| persona | pass | highest | signals | seconds | problems |",
         "|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
             f"| {r['persona']} | {r['passed']} | {r.get('highest_escalation', '-')} | "
-            f"{', '.join(r.get('signals_seen', []))} | {r.get('ms_per_call', '-')} | {'; '.join(r['problems'])} |"
+            f"{', '.join(r.get('signals_seen', []))} | {r.get('seconds', '-')} | {'; '.join(r['problems'])} |"
         )
     (out_dir / "sessions.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     if as_json:
         print(json.dumps(summary))
     else:
         table = Table(title=f"Sessions: {passed}/{len(rows)} personas pass")
-        for column in ("persona", "pass", "highest", "signals", "ms/call", "problems"):
+        for column in ("persona", "pass", "highest", "signals", "seconds", "problems"):
             table.add_column(column, overflow="fold")
         for r in rows:
             table.add_row(
@@ -99,7 +99,7 @@ def run(split: str, out_dir: Path, as_json: bool) -> int:
                 "yes" if r["passed"] else "NO",
                 r.get("highest_escalation", "-"),
                 ", ".join(r.get("signals_seen", [])),
-                str(r.get("ms_per_call", "-")),
+                str(r.get("seconds", "-")),
                 "; ".join(r["problems"]),
             )
         Console().print(table)
