@@ -40,4 +40,4 @@ def test_cache_is_bounded() -> None:
     cache = VerdictCache(GUARDRAILS, max_entries=2)
     for draft in DRAFTS:
         cache.screen_output(draft, phase=None, assessment=None)
-    assert len(cache._entries) == 2  # noqa: SLF001
+    assert len(cache._entries) == 2
