@@ -88,7 +88,9 @@ def run_persona(engine: SessionEngine, clock: ManualClock, persona: Persona) -> 
     companion_lines = list(persona.companion_messages)
 
     def send(role: Role, text: str) -> None:
-        sent.append({"role": role.value, "text": text, "at": clock.now().isoformat()})
+        sent.append(
+            {"role": role.value, "text": text, "at": clock.now().isoformat(), "reply_index": len(replies)}
+        )
         replies.append(engine.turn(session_id, role, text))
 
     repeats: dict[str, int] = {}

@@ -107,13 +107,11 @@ def _demo(args: argparse.Namespace) -> int:
         )
         return 0
     console.rule(f"[bold]Demo: {persona.name}[/] — {persona.description}")
-    sent = iter(result.sent)
-    for reply in result.replies:
+    said_before = {s["reply_index"]: s for s in result.sent}
+    for index, reply in enumerate(result.replies):
+        if index in said_before:
+            console.print(f"[bold green]{said_before[index]['role']}:[/] {said_before[index]['text']}")
         print_reply(reply)
-        if reply is not result.replies[-1]:
-            nxt = next(sent, None)
-            if nxt is not None:
-                console.print(f"[bold green]{nxt['role']}:[/] {nxt['text']}")
     console.rule(f"session {result.session_id} — phases: {' → '.join(phases)}")
     return 0
 
