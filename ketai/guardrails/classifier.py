@@ -34,7 +34,9 @@ EMERGENCY_LABEL = "level_emergency"
 FloatArray = npt.NDArray[np.float32]
 
 
-class ClassifierArtifact(BaseModel):
+class LinearHeadArtifact(BaseModel):
+    """What every trained linear head over the sentence embedding records (input and output classifiers)."""
+
     model_config = ConfigDict(extra="forbid")
 
     id: str
@@ -46,14 +48,18 @@ class ClassifierArtifact(BaseModel):
     data_files: dict[str, str]
     """Training/threshold file name -> sha256 of its bytes at training time."""
     phase_keys: list[str]
-    role_keys: list[str]
     labels: list[str]
-    """The 15 signal names, plus ``level_emergency`` (the message needs the emergency level)."""
     weights: list[list[float]]
     intercepts: list[float]
     thresholds: dict[str, float]
     c: float
     metrics: dict[str, float] = Field(default_factory=dict)
+
+
+class ClassifierArtifact(LinearHeadArtifact):
+    """``labels``: the 15 signal names, plus ``level_emergency`` (the message needs the emergency level)."""
+
+    role_keys: list[str]
     knn_bank: str | None = None
     """File next to this artifact (npz: float16 ``embeddings``, int8 ``labels``) for the kNN vote."""
     knn_bank_sha256: str | None = None

@@ -10,16 +10,15 @@ embedding plus one-hot phase and assessment level. Trained only on ``outputs_tra
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import ValidationError, model_validator
 
 from ketai.embeddings import DIMENSIONS, MODEL_ID, BundledEmbedder
 from ketai.errors import ContentError
-from ketai.guardrails.classifier import PHASE_KEYS
+from ketai.guardrails.classifier import PHASE_KEYS, LinearHeadArtifact
 from ketai.guardrails.schema import phase_key
 from ketai.models import EscalationLevel, Phase
 
@@ -32,24 +31,8 @@ OUTPUT_RULES: tuple[str, ...] = (
 FloatArray = npt.NDArray[np.float32]
 
 
-class OutputClassifierArtifact(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    id: str
-    version: int = Field(ge=1)
-    reviewed_by: str
-    embedding_model: str
-    trained_at: datetime
-    seed: int
-    data_files: dict[str, str]
-    phase_keys: list[str]
+class OutputClassifierArtifact(LinearHeadArtifact):
     level_keys: list[str]
-    labels: list[str]
-    weights: list[list[float]]
-    intercepts: list[float]
-    thresholds: dict[str, float]
-    c: float
-    metrics: dict[str, float] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _shapes(self) -> OutputClassifierArtifact:
