@@ -34,6 +34,7 @@ from ketai.screen_flow import ScreenStep, answer_screen, load_progress, start_sc
 from ketai.store.base import EventRecord, NoticeRecord, SessionRecord, TranscriptStore, TurnRecord
 from ketai.verdict_cache import VerdictCache
 
+_NOTIFY_ON_REPLACE = frozenset({"dose_advice", "medication_advice"})
 _ACTIVE = (Phase.PRE_SESSION, Phase.DOSING, Phase.PEAK, Phase.INTEGRATION)
 
 
@@ -481,6 +482,11 @@ class TurnWork:
             verdict = screen(draft.text, phase=self.session.phase, assessment=self.assessment)
             if verdict.verdict == "replace":
                 self.event("output_replaced", {"rules": verdict.rules, "prompt_id": draft.prompt_id})
+                if _NOTIFY_ON_REPLACE & set(verdict.rules) and not self.notices:
+                    # The fallback tells the patient the care team knows about the dose/medication question.
+                    self.notice(
+                        EscalationLevel.CLINICIAN, self.assessment, f"reply replaced: {verdict.rules}"
+                    )
                 self.messages.append(
                     ReplyMessage(
                         text=verdict.replacement or "",
