@@ -207,7 +207,7 @@ class TurnWork(SafetySteps):
             return
         facts.exercises_offered = [o.id for o in offers]
         self.event("exercise_offered", {"offers": [o.model_dump() for o in offers]})
-        listing = "".join(f"\n  {i}. {o.title}: {o.summary}" for i, o in enumerate(offers, 1))
+        listing = "".join(f"\n  {i}. {o.title}: {o.summary}" for i, o in enumerate(offers, 1)) + "\n"
         self.says.append(Say("exercises", "ask", {"exercise_list": listing}))
 
     def _offered_title(self, exercise_id: str) -> str:
