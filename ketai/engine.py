@@ -16,19 +16,18 @@ commit, so a crash can delay a notice but never lose it.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from typing import Any
 
 from ketai.clock import Clock, SystemClock
-from ketai.dialogue import Say, current_step, format_remaining
+from ketai.dialogue import Say, format_remaining
 from ketai.engine_turn import TurnWork
 from ketai.guardrails.base import Guardrails
 from ketai.guardrails.schema_texts import SuicideScreenFile
-from ketai.models import TERMINAL_PHASES, Phase, Protocol, Role
+from ketai.models import TERMINAL_PHASES, Protocol, Role
 from ketai.notifying import NoticeSender
 from ketai.offers import ExerciseOfferer
 from ketai.replies import Reply
-from ketai.responders.base import Responder
+from ketai.responders.base import Draft, Responder, ResponderContext
 from ketai.sanitize import clean_incoming
 from ketai.store.base import SessionRecord, TranscriptStore, TurnRecord
 from ketai.verdict_cache import VerdictCache
@@ -189,9 +188,7 @@ class SessionEngine:
         variables.update(self.locale_variables.get(protocol.locale, {}))
         return variables
 
-    def _render(self, work: TurnWork) -> list[Any]:
-        from ketai.responders.base import ResponderContext
-
+    def _render(self, work: TurnWork) -> list[Draft]:
         context = ResponderContext(
             phase=work.session.phase, patient_text=work.incoming_text, variables=self._variables(work)
         )
@@ -214,11 +211,3 @@ class SessionEngine:
     def _deliver_notices(self, session_id: str) -> None:
         if self.notice_sender is not None:
             self.notice_sender.deliver_pending(self.store, session_id)
-
-
-def awaiting_step(session: SessionRecord, clock: Clock) -> str | None:
-    return current_step(session.phase, session.facts, session.protocol, clock.now())
-
-
-__all__: Sequence[str] = ("SessionEngine", "awaiting_step")
-_ = Phase  # re-exported type used in annotations by callers

@@ -144,7 +144,7 @@ class TurnState:
     def reply(self) -> Reply:
         return self._reply(self.messages)
 
-    def reply_without_storing(self, drafts: list[Any]) -> Reply:
+    def reply_without_storing(self, drafts: list[Draft]) -> Reply:
         messages = [
             ReplyMessage(
                 text=d.text, audience=d.audience, prompt_id=d.prompt_id, prompt_version=d.prompt_version
