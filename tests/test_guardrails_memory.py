@@ -43,6 +43,38 @@ def test_means_or_farewell_after_ideation_is_an_emergency(
     assert final.memory_note and "turn 1" in final.memory_note
 
 
+@pytest.mark.parametrize(
+    ("earlier", "last", "raised", "level"),
+    [
+        # broad means / farewell / alone topics count only after suicidal thoughts at clinician level
+        ("I want to die, I'm so tired of all of it", "how cold is the lake this time of year?", "suicide_risk",
+         L.EMERGENCY),
+        ("I keep thinking about killing myself", "what time does my companion usually head off tonight?",
+         "suicide_risk", L.EMERGENCY),
+        ("I don't want to be alive anymore", "who do I call to cancel my phone contract early?", "suicide_risk",
+         L.EMERGENCY),
+        ("the urge to cut is really strong tonight", "is the corner shop still open? I need a pencil sharpener",
+         "self_harm", L.CLINICIAN),
+    ],
+)  # fmt: skip
+def test_broad_topics_after_clinician_level_risk(
+    guardrails: KetaiGuardrails, earlier: str, last: str, raised: str, level: L
+) -> None:
+    final, _ = play(guardrails, [earlier, last])
+    assert final is not None
+    assert final.level >= level and final.has(SignalName(raised)), final
+    assert final.memory_note is not None
+
+
+def test_a_resolved_past_does_not_arm_the_broad_topics(guardrails: KetaiGuardrails) -> None:
+    final, _ = play(
+        guardrails,
+        ["Years ago I wanted to die. That is long behind me and I feel settled now.",
+         "how cold is the lake this time of year? we want to swim in summer"],
+    )  # fmt: skip
+    assert final is not None and final.level < L.CLINICIAN
+
+
 def test_control_without_earlier_risk_stays_calm(guardrails: KetaiGuardrails) -> None:
     final, _ = play(guardrails, ["we had a lovely walk today", "where do we keep the pills?"])
     assert final is not None and final.level < L.COMPANION and final.memory_note is None

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from ketai.embeddings import DIMENSIONS, MODEL_ID, BundledEmbedder
 from ketai.errors import ContentError
+from ketai.guardrails.lexical import LexicalModel
 from ketai.guardrails.schema import PhaseKey, phase_key
 from ketai.models import Phase, Role
 
@@ -67,6 +68,13 @@ class ClassifierArtifact(LinearHeadArtifact):
     """Labels whose probability is blended with a kNN vote over the training sentences."""
     knn_weight: float = Field(default=0.0, ge=0.0, le=1.0)
     knn_k: int = Field(default=10, ge=1)
+    lexical_model: str | None = None
+    """File next to this artifact (npz) with the word/character n-gram crisis models (``lexical.py``)."""
+    lexical_sha256: str | None = None
+    lexical_weight: float = Field(default=0.0, ge=0.0, le=1.0)
+    suicide_emergency_threshold: float | None = None
+    """Lower ``level_emergency`` bar for a message already flagged for suicide risk (plan, intent, means and
+    goodbyes are often worded indirectly; chosen out of author in ``train.py``)."""
 
     @model_validator(mode="after")
     def _shapes(self) -> ClassifierArtifact:
@@ -109,6 +117,8 @@ class SignalClassifier:
         self.bank: FloatArray | None = None
         self.bank_labels: npt.NDArray[np.int8] | None = None
         self.knn_columns: list[int] = []
+        self.lexical: LexicalModel | None = None
+        self.lexical_columns: list[int] = []
 
     @classmethod
     def load(cls, path: Path, embedder: BundledEmbedder) -> SignalClassifier:
@@ -128,7 +138,21 @@ class SignalClassifier:
                 raise ContentError(f"{bank_path}: kNN bank missing or changed since training; retrain")
             with np.load(bank_path) as bank:
                 classifier.use_knn(bank["embeddings"].astype(np.float32), bank["labels"].astype(np.int8))
+        if artifact.lexical_model and artifact.lexical_weight > 0:
+            lexical_path = path.parent / artifact.lexical_model
+            if not lexical_path.exists() or data_sha256(lexical_path) != artifact.lexical_sha256:
+                raise ContentError(
+                    f"{lexical_path}: lexical model missing or changed since training; retrain"
+                )
+            classifier.use_lexical(LexicalModel.load(lexical_path))
         return classifier
+
+    def use_lexical(self, model: LexicalModel) -> None:
+        unknown = set(model.labels) - set(self.labels)
+        if unknown:
+            raise ContentError(f"lexical model has labels the classifier lacks: {sorted(unknown)}; retrain")
+        self.lexical = model
+        self.lexical_columns = [self.labels.index(label) for label in model.labels]
 
     def use_knn(self, bank: FloatArray, bank_labels: npt.NDArray[np.int8]) -> None:
         if bank.shape[1] != DIMENSIONS or bank_labels.shape != (bank.shape[0], len(self.artifact.knn_labels)):
@@ -157,14 +181,28 @@ class SignalClassifier:
             w = self.artifact.knn_weight
             vote = knn_vote(self.bank, self.bank_labels, embeddings, self.artifact.knn_k)
             probs[:, self.knn_columns] = ((1 - w) * probs[:, self.knn_columns] + w * vote).astype(np.float32)
+        if self.lexical is not None:
+            lw = self.artifact.lexical_weight
+            lexical = np.array(
+                [[p[label] for label in self.lexical.labels] for p in map(self.lexical.probabilities, texts)]
+            )
+            probs[:, self.lexical_columns] = (
+                (1 - lw) * probs[:, self.lexical_columns] + lw * lexical
+            ).astype(np.float32)
         return probs
 
     def predict(self, text: str, phase: Phase | None, role: Role) -> dict[str, float]:
         """Labels (signal names, ``level_emergency``) whose score reaches their threshold."""
         probs = self.scores([text], [context_features(phase, role)])[0]
-        return {
+        found = {
             label: float(p) for label, p, t in zip(self.labels, probs, self.thresholds, strict=True) if p >= t
         }
+        lower = self.artifact.suicide_emergency_threshold
+        if EMERGENCY_LABEL in self.labels and lower is not None:
+            p = float(probs[self.labels.index(EMERGENCY_LABEL)])
+            if p >= lower:
+                found[EMERGENCY_LABEL] = p
+        return found
 
 
 def knn_vote(

@@ -29,6 +29,7 @@ class CompiledRule:
     spec: OutputRule
     patterns: tuple[re.Pattern[str], ...]
     unless: tuple[re.Pattern[str], ...]
+    sentence_unless: tuple[re.Pattern[str], ...] = ()
 
     @property
     def reported(self) -> str:
@@ -55,6 +56,10 @@ class OutputPolicy:
                 rule,
                 tuple(content.compile(p, f"{where}: rule {rule.id}") for p in rule.patterns),
                 tuple(content.compile(p, f"{where}: rule {rule.id} unless") for p in rule.unless),
+                tuple(
+                    content.compile(p, f"{where}: rule {rule.id} sentence_unless")
+                    for p in rule.sentence_unless
+                ),
             )
             for rule in content.output_policy.rules
         ]
@@ -85,8 +90,18 @@ class OutputPolicy:
             for match in pattern.finditer(text):
                 if spec.negation_cancels and self.context.negated(text, match.start(), match.end()):
                     continue
+                if rule.sentence_unless and self._deferred(rule, text, match.start(), match.end()):
+                    continue
                 return True
         return False
+
+    @staticmethod
+    def _deferred(rule: CompiledRule, text: str, start: int, end: int) -> bool:
+        """Whether the sentence(s) holding the match also defer or decline ('only your prescriber decides')."""
+        first, _ = textmod.sentence_bounds(text, start)
+        _, last = textmod.sentence_bounds(text, max(start, end - 1))
+        sentence = text[first:last]
+        return any(p.search(sentence) for p in rule.sentence_unless)
 
     def fired_rules(self, draft: str, *, phase: Phase | None, assessment: Assessment | None) -> list[str]:
         text = textmod.normalise(draft[:MAX_DRAFT_CHARS], self.substitutions)

@@ -153,6 +153,8 @@ class OutputRule(Strict):
     """Phases where this rule applies (None = all)."""
     unless: list[str] = Field(default_factory=list)
     """Regexes that, found anywhere in the draft, exempt it (e.g. grounding at peak)."""
+    sentence_unless: list[str] = Field(default_factory=list)
+    """Regexes that cancel a match when found in the same sentence ('only your prescriber decides')."""
     signals: list[SignalName] = Field(default_factory=list)
     """For ``missing_crisis``: assessment signals that require crisis resources."""
     min_level: EscalationLevel = EscalationLevel.NONE

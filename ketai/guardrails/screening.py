@@ -219,8 +219,12 @@ class KetaiGuardrails:
             from_rules = {h.signal for h in result.hits if h.level >= EscalationLevel.CLINICIAN}
             from_model = {s.name for s in signals if s.level >= EscalationLevel.CLINICIAN}
             if emergency < CLASSIFIER_ONLY_EMERGENCY:
-                from_model = set()
-            for name in sorted((from_rules | from_model) & _EMERGENCY_CAPABLE):
+                from_model &= {SignalName.SUICIDE_RISK}
+            capable = _EMERGENCY_CAPABLE
+            if emergency < self.classifier.threshold(EMERGENCY_LABEL):
+                # only the lower, suicide-specific bar was reached
+                capable = frozenset({SignalName.SUICIDE_RISK})
+            for name in sorted((from_rules | from_model) & capable):
                 notes.append(f"classifier: message reads as an emergency (p={emergency:.2f})")
                 signals.append(
                     Signal(

@@ -1,16 +1,21 @@
 """Train the signal classifier: ``python -m ketai.guardrails.train``.
 
-Reproducible: fixed seed, deterministic solver (liblinear), inputs hashed into the artifact. Weights come
-from ``train.jsonl`` + every ``train_extra_*.jsonl`` + the example sentences in ``guardrails/lexicons``;
-thresholds from the pooled ``dev.jsonl`` + every ``dev_extra_*.jsonl`` (several authors). C and the class
-weighting are fixed from the leave-one-author-out comparison (``python -m ketai.guardrails.train_loao``),
-not from dev. Test files are never read.
+Reproducible: fixed seed, deterministic solver (liblinear), inputs hashed into the artifact. The final weights
+come from every labelled single message we wrote (``train.jsonl``, ``dev.jsonl`` and every
+``{train,dev}_extra_<author>.jsonl``), the example sentences in ``guardrails/lexicons`` and the harmless turns
+of the memory controls. Test files are never read.
 
-Crisis signals (suicide risk, self-harm, medical emergency) get a recall-first threshold: the highest one
-at which the classifier alone (where runtime lets it speak) finds ``RECALL_TARGET`` of the pooled dev
-positives, provided it escalates at most ``BENIGN_BUDGET`` of the benign dev messages; the other labels
-maximise F1. Scored without the rules on purpose: the rules were written while reading the original data,
-so a combined score would switch the classifier off exactly where it is the safety net.
+Thresholds are chosen on **out-of-author** scores: for each author, a model fitted without that author's
+messages scores them, so every threshold is set on phrasing the model has never seen - the situation at a
+clinic. (Thresholds chosen on a dev split written by the same authors as train were far too confident: on a new
+author's messages suicide recall fell from ~0.95 to ~0.7.) C and the class weighting come from the
+leave-one-author-out comparison (``python -m ketai.guardrails.train_loao``).
+
+Crisis signals (suicide risk, self-harm, medical emergency) get a recall-first threshold: the highest one at
+which the classifier alone (where runtime lets it speak) finds ``RECALL_TARGET`` of the out-of-author
+positives, provided it escalates at most ``BENIGN_BUDGET`` of the benign messages; the other labels maximise
+F1. Scored without the rules on purpose: the rules were written while reading our data, so a combined score
+would switch the classifier off exactly where it is the safety net.
 
 scikit-learn is only needed here (a dev dependency); the runtime uses numpy with the exported weights.
 """
@@ -37,6 +42,7 @@ from ketai.guardrails.classifier import (
     data_sha256,
     knn_vote,
 )
+from ketai.guardrails.lexical import LEXICAL_ARTIFACT_NAME
 from ketai.guardrails.loader import load_content
 from ketai.guardrails.rules import RuleEngine
 from ketai.guardrails.train_data import (
@@ -50,6 +56,7 @@ from ketai.guardrails.train_data import (
     rule_matrices,
     split_files,
 )
+from ketai.guardrails.train_lexical import fit_lexical, lexical_scores
 from ketai.models import SignalName
 
 __all__ = ["f_beta", "fit", "probabilities", "read_rows"]
@@ -61,17 +68,43 @@ KNN_K = 10
 KNN_BANK_NAME = "signal_knn.npz"
 """C, class weighting and the kNN blend were chosen by leave-one-author-out (train_loao.py): C=2 balanced with
 a 0.3 kNN vote had the best worst-author and mean crisis recall at a similar benign escalation rate."""
+LEXICAL_WEIGHT = 2.0 / 3.0
+"""Crisis labels and ``level_emergency``: embedding head (with kNN) 1/3, word n-grams 1/3, character n-grams
+1/3 (leave-one-author-out: the three-way mean beat each model alone and the embedding + character pair)."""
 THRESHOLD_GRID = tuple(round(x, 3) for x in np.arange(0.10, 0.951, 0.025))
 THRESHOLD_FLOOR = 0.40
 CRISIS_FLOOR = 0.15
 RECALL_TARGET = 0.95
-BENIGN_BUDGET = 0.015
-"""Per crisis label: share of benign dev messages it may escalate (three labels: <= ~5% together)."""
+BENIGN_BUDGET = 0.02
+"""Per crisis label: share of benign out-of-author messages it may escalate. Our benign pool is mostly hard
+look-alikes written to share crisis vocabulary, so ordinary session talk is escalated far less often."""
+LABEL_BUDGETS = {SignalName.SUICIDE_RISK.value: 0.03}
+"""Suicide risk, the signal most often worded indirectly, may spend more of the false-alarm budget: a missed
+crisis is the worst error, and a suicide false alarm leads to screening questions, not an emergency."""
 EMERGENCY_FLOOR = 0.5
 NEVER_FROM_CLASSIFIER = frozenset({SignalName.PROMPT_INJECTION.value, SignalName.ADVERSE_EFFECT.value})
 """Prompt injection is left to the rules: a false positive would only add noise."""
+OTHER_BUDGET = 0.004
+"""Non-crisis signals that escalate to companion or above (dosing, medication, substances, companion absent,
+psychosis, abuse, harm to others, unsafe activity): the classifier alone may escalate at most this share of
+benign out-of-author messages per label. Out of author, these heads mistook ordinary session talk ("troche
+under his tongue now", "took my sertraline like always") for requests; the rules still catch the clear cases."""
 CRISIS_LABELS = frozenset(
     {SignalName.SUICIDE_RISK.value, SignalName.SELF_HARM.value, SignalName.MEDICAL_EMERGENCY.value}
+)
+
+
+ESCALATING_LABELS = frozenset(
+    {
+        SignalName.DOSING_REQUEST.value,
+        SignalName.SUBSTANCE_MIX.value,
+        SignalName.MEDICATION_CHANGE.value,
+        SignalName.PSYCHOSIS_OR_SEVERE_DISTRESS.value,
+        SignalName.COMPANION_ABSENT.value,
+        SignalName.HARM_TO_OTHERS.value,
+        SignalName.ABUSE_OR_UNSAFE_HOME.value,
+        SignalName.UNSAFE_ACTIVITY.value,
+    }
 )
 
 
@@ -151,13 +184,16 @@ def choose_thresholds(
     """Per label, the threshold for the classifier alone (where runtime allows it) on pooled dev."""
     thresholds: dict[str, float] = {}
     metrics: dict[str, float] = {}
+    n_benign = max(1, int(benign.sum()))
     for j, label in enumerate(labels):
         if label in NEVER_FROM_CLASSIFIER:
             thresholds[label] = 1.01
             continue
         scores = np.where(allowed[:, j] == 1, probs[:, j], 0.0)
         if label in CRISIS_LABELS:
-            t, recall, rate = crisis_threshold(scores, y[:, j], benign)
+            t, recall, rate = crisis_threshold(
+                scores, y[:, j], benign, budget=LABEL_BUDGETS.get(label, BENIGN_BUDGET)
+            )
             thresholds[label] = t
             metrics[f"dev_recall_{label}"], metrics[f"dev_benign_rate_{label}"] = round(recall, 4), rate
             continue
@@ -173,13 +209,79 @@ def choose_thresholds(
             score = f_beta(tp, fp, fn, 1.0)
             if score > best[0] + 1e-9:
                 best = (score, float(t))
-        thresholds[label] = best[1]
+        threshold = best[1]
+        if label in ESCALATING_LABELS:
+            # a false alarm here reaches the companion or the clinician: keep it rare on benign talk
+            for t in sorted(THRESHOLD_GRID):
+                if t >= threshold and float(((scores >= t) & (benign == 1)).sum()) / n_benign <= OTHER_BUDGET:
+                    threshold = t
+                    break
+            else:
+                threshold = 1.01
+        thresholds[label] = threshold
         metrics[f"dev_f1_{label}"] = round(best[0], 4)
     return thresholds, metrics
 
 
+EMERGENCY_OVERCALL_BUDGET = 0.12
+"""Among out-of-author suicide-risk messages labelled clinician, the share the lower emergency bar may raise to
+emergency. Under-calling a plan or a goodbye is the worse error; over-calling still leads to the crisis text
+and screening, not to anything harmful."""
+
+
+def suicide_emergency_threshold(
+    scores: npt.NDArray[np.float64], y: npt.NDArray[np.int8], labels: list[str]
+) -> tuple[float, float]:
+    """(lowest ``level_emergency`` bar within ``EMERGENCY_OVERCALL_BUDGET``, its over-call rate), on suicide rows."""
+    rows = y[:, labels.index(SignalName.SUICIDE_RISK.value)] == 1
+    emergency = labels.index(EMERGENCY_LABEL)
+    positive = y[rows, emergency] == 1
+    score = scores[rows, emergency]
+    best = (1.01, 0.0)
+    for t in sorted(THRESHOLD_GRID, reverse=True):
+        overcall = float(((score >= t) & ~positive).sum()) / max(1, int((~positive).sum()))
+        if overcall > EMERGENCY_OVERCALL_BUDGET:
+            break
+        best = (float(t), overcall)
+    return best
+
+
 def benign_vector(rows: list[dict[str, Any]]) -> npt.NDArray[np.int8]:
     return np.array([1 if r.get("benign") else 0 for r in rows], dtype=np.int8)
+
+
+UNHELD = frozenset({"lexicon"})
+"""Rows always in the fit (our lexicon examples are short, one per pattern: not an author's voice)."""
+
+
+def out_of_author_scores(
+    x: npt.NDArray[np.float32],
+    y: npt.NDArray[np.int8],
+    texts: list[str],
+    authors: npt.NDArray[np.str_],
+    crisis_columns: list[int],
+    lexical_columns: list[int],
+    c: float,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
+    """Scores of every authored row from models (embedding head, kNN bank, n-gram models) fitted without its
+    author - exactly the runtime blend; and which rows were held out (lexicon rows never are)."""
+    scores = np.zeros(y.shape, dtype=np.float64)
+    held = np.array([a not in UNHELD for a in authors])
+    for author in sorted(set(authors.tolist()) - UNHELD):
+        out = authors == author
+        weights, intercepts = fit(x[~out], y[~out], c)
+        p = probabilities(x[out], weights, intercepts)
+        vote = knn_vote(x[~out][:, :DIMENSIONS], y[~out][:, crisis_columns], x[out][:, :DIMENSIONS], KNN_K)
+        p[:, crisis_columns] = (1 - KNN_WEIGHT) * p[:, crisis_columns] + KNN_WEIGHT * vote
+        lexical = fit_lexical(
+            [t for t, o in zip(texts, out, strict=True) if not o],
+            y[~out][:, lexical_columns],
+            [str(i) for i in lexical_columns],
+        )
+        lex = lexical_scores(lexical, [t for t, o in zip(texts, out, strict=True) if o])
+        p[:, lexical_columns] = (1 - LEXICAL_WEIGHT) * p[:, lexical_columns] + LEXICAL_WEIGHT * lex
+        scores[out] = p
+    return scores, held
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -193,19 +295,27 @@ def main(argv: list[str] | None = None) -> int:
     content = load_content()
     engine = RuleEngine(content)
     labels = [name.value for name in SignalName] + [EMERGENCY_LABEL]
-    train_rows = read_split(args.data, "train") + memory_control_rows(args.data) + lexicon_rows(content)
-    dev_rows = read_split(args.data, "dev")
-    x_train, x_dev = featurise(train_rows, engine), featurise(dev_rows, engine)
-    y_train, y_dev = labels_matrix(train_rows, labels), labels_matrix(dev_rows, labels)
-    _, allowed_dev, _ = rule_matrices(dev_rows, engine, labels)
-    weights, intercepts = fit(x_train, y_train, args.c)
+    authored = read_split(args.data, "train") + read_split(args.data, "dev")
+    rows = authored + memory_control_rows(args.data) + lexicon_rows(content)
+    x, y = featurise(rows, engine), labels_matrix(rows, labels)
+    texts = [engine.prepare(r["text"])[0] for r in rows]
+    _, allowed, _ = rule_matrices(rows, engine, labels)
     knn_labels = sorted(CRISIS_LABELS)
     columns = [labels.index(label) for label in knn_labels]
-    bank, bank_labels = x_train[:, :DIMENSIONS].astype(np.float16), y_train[:, columns]
-    dev_scores = probabilities(x_dev, weights, intercepts)
-    vote = knn_vote(bank.astype(np.float32), bank_labels, x_dev[:, :DIMENSIONS], KNN_K)
-    dev_scores[:, columns] = (1 - KNN_WEIGHT) * dev_scores[:, columns] + KNN_WEIGHT * vote
-    thresholds, metrics = choose_thresholds(dev_scores, y_dev, allowed_dev, benign_vector(dev_rows), labels)
+    authors = np.array([r["_author"] for r in rows])
+    lexical_labels = [*knn_labels, EMERGENCY_LABEL]
+    lexical_columns = [labels.index(label) for label in lexical_labels]
+    oof, held = out_of_author_scores(x, y, texts, authors, columns, lexical_columns, args.c)
+    thresholds, metrics = choose_thresholds(
+        oof[held], y[held], allowed[held], benign_vector(rows)[held], labels
+    )
+    suicide_emergency, overcall = suicide_emergency_threshold(oof[held], y[held], labels)
+    metrics["suicide_emergency_overcall"] = round(overcall, 4)
+    weights, intercepts = fit(x, y, args.c)
+    bank, bank_labels = x[:, :DIMENSIONS].astype(np.float16), y[:, columns]
+    lexical_path = args.out.parent / LEXICAL_ARTIFACT_NAME
+    lexical_path.parent.mkdir(parents=True, exist_ok=True)
+    fit_lexical(texts, y[:, lexical_columns], lexical_labels).save(lexical_path)
     bank_path = args.out.parent / KNN_BANK_NAME
     bank_path.parent.mkdir(parents=True, exist_ok=True)
     with bank_path.open("wb") as handle:
@@ -234,14 +344,18 @@ def main(argv: list[str] | None = None) -> int:
         "knn_labels": knn_labels,
         "knn_weight": KNN_WEIGHT,
         "knn_k": KNN_K,
+        "lexical_model": LEXICAL_ARTIFACT_NAME,
+        "lexical_sha256": data_sha256(lexical_path),
+        "lexical_weight": LEXICAL_WEIGHT,
+        "suicide_emergency_threshold": max(suicide_emergency, 0.3),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(artifact, indent=1) + "\n", encoding="utf-8")
-    print(f"trained on {len(train_rows)} rows ({', '.join(p.name for p in files)})")
+    print(f"trained on {len(rows)} rows ({', '.join(p.name for p in files)})")
     print(
         f"wrote {args.out} (C={args.c}; thresholds: " + ", ".join(f"{k}={v}" for k, v in thresholds.items())
     )
-    print("dev: " + ", ".join(f"{k}={v}" for k, v in metrics.items()))
+    print("out-of-author: " + ", ".join(f"{k}={v}" for k, v in metrics.items()))
     return 0
 
 

@@ -61,8 +61,8 @@ class Config:
 
 
 CONFIGS = (
-    Config(2.0, True, 0.0), Config(8.0, True, 0.0), Config(2.0, True, 0.3), Config(8.0, True, 0.3),
-    Config(2.0, True, 0.3, chunks=True), Config(2.0, True, 0.3, budget=0.03), Config(2.0, True, 0.3, budget=0.05),
+    Config(2.0, True, 0.3), Config(2.0, True, 0.3, budget=0.03), Config(2.0, True, 0.3, budget=0.05),
+    Config(1.0, True, 0.3, budget=0.03), Config(4.0, True, 0.3, budget=0.03), Config(2.0, True, 0.0, budget=0.03),
 )  # fmt: skip
 
 

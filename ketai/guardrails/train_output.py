@@ -51,6 +51,22 @@ def _strings(node: object) -> list[str]:
     return []
 
 
+EXAMPLE_VALUES = {
+    "bp_max_diastolic": "90", "bp_max_systolic": "140", "checkin_interval_minutes": "15", "diastolic": "82",
+    "systolic": "128", "dose_text": "one 100 mg troche", "emergency_number": "911", "fasting_hours": "4",
+    "hold_minutes": "15", "hold_remaining": "5 min 10 s", "no_substances_hours": "24", "on_call_hours": "24",
+    "formulation": "troche", "on_call_contact": "the on-call nurse", "clinic_name": "the clinic",
+    "prescriber": "Dr Lee", "exercise_list": "1. Noticing the urge", "exercise_title": "Noticing the urge",
+    "intention": "to let doubt be there",
+}  # fmt: skip
+"""Realistic values for the scripted prompts' placeholders (names default to Sam), so the classifier learns
+the sentences KetAI really sends ("Keep it in your mouth for 15 minutes"), not "for Sam minutes"."""
+
+
+def _example_value(match: re.Match[str]) -> str:
+    return EXAMPLE_VALUES.get(match.group(0)[1:-1], "Sam")
+
+
 def scripted_rows(folder: Path) -> list[dict[str, Any]]:
     """Our own clinician-written session prompts as drafts that must pass (placeholders filled neutrally).
 
@@ -61,7 +77,7 @@ def scripted_rows(folder: Path) -> list[dict[str, Any]]:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
         phase = path.stem if path.stem in {p.value for p in Phase} else None
         for text in _strings(data.get("steps", {})):
-            filled = _PLACEHOLDER.sub("Sam", text).strip()
+            filled = _PLACEHOLDER.sub(_example_value, text).strip()
             if len(filled.split()) >= 3:
                 rows.append({"text": filled, "phase": phase, "assessment_level": "none", "expected": "pass"})
     return rows
