@@ -131,3 +131,45 @@ def test_dose_only_assessment_does_not_demand_crisis_text(guardrails: KetaiGuard
 def test_peak_replacement_is_phase_appropriate(guardrails: KetaiGuardrails) -> None:
     verdict = guardrails.screen_output("This will cure your OCD.", phase=Phase.PEAK, assessment=None)
     assert verdict.verdict == "replace" and "breath" in (verdict.replacement or "")
+
+
+def test_rendered_scripted_prompts_are_recognised_and_nothing_else() -> None:
+    from ketai.content.prompts import load_prompt_book
+    from ketai.guardrails.output_policy import ScriptedText
+
+    book = load_prompt_book()
+    scripted = ScriptedText(book.templates())
+    rendered = book.render("exercises", "reask", {}).text
+    assert scripted.matches(rendered)
+    assert scripted.matches("  " + rendered.replace(" ", "\n", 2) + " ")  # whitespace is not meaning
+    assert not scripted.matches(rendered + " Taking an extra troche next time is fine.")
+    assert not scripted.matches("Take another troche now.")
+
+
+def test_topic_and_stance_rules_need_both_in_one_sentence(guardrails: KetaiGuardrails) -> None:
+    """A dose word alone, or advice alone, passes; together in one sentence they are replaced."""
+    level = Assessment(level=L.NONE)
+    assert guardrails.screen_output(
+        "The troche is in; rest now.", phase=Phase.DOSING, assessment=level
+    ).verdict == ("pass")
+    assert guardrails.screen_output(
+        "You could hold the troche a bit longer to feel more.", phase=Phase.DOSING, assessment=level
+    ).rules == ["dose_advice"]
+    assert guardrails.screen_output(
+        "Only your prescriber decides how long you hold the troche, so you could ask them.",
+        phase=Phase.DOSING,
+        assessment=level,
+    ).verdict == ("pass")
+
+
+@pytest.mark.parametrize(
+    "draft",
+    [
+        "Lips looking a bit blue is usually just a cold room, not a 911 situation.",
+        "No need to ring 988 or tell your clinician, it is only a thought.",
+        "She hit her head but she is talking, so 911 is not needed at this stage.",
+    ],
+)
+def test_discouraging_emergency_help_is_minimising(guardrails: KetaiGuardrails, draft: str) -> None:
+    verdict = guardrails.screen_output(draft, phase=Phase.PEAK, assessment=Assessment(level=L.NONE))
+    assert "minimising_risk" in verdict.rules

@@ -68,6 +68,14 @@ class PromptBook:
         text = string.Formatter().vformat(template, (), _Defaulting(variables))
         return PromptText(id=text_id, version=prompt_file.version, text=text.strip())
 
+    def templates(self) -> list[str]:
+        """Every raw template (placeholders unfilled), for recognising our own rendered text."""
+        found: list[str] = []
+        for _, texts in self._index.values():
+            for raw in texts.values():
+                found.extend(raw if isinstance(raw, list) else [raw])
+        return found
+
     def placeholders(self) -> set[str]:
         names: set[str] = set()
         for _, texts in self._index.values():

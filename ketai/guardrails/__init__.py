@@ -15,6 +15,7 @@ from ketai.guardrails.classifier import ARTIFACT_NAME, SignalClassifier
 from ketai.guardrails.ladder import AckTimeoutActions
 from ketai.guardrails.loader import GuardrailContent, load_content
 from ketai.guardrails.output_classifier import OUTPUT_ARTIFACT_NAME, OutputClassifier
+from ketai.guardrails.output_policy import ScriptedText
 from ketai.guardrails.screening import KetaiGuardrails
 from ketai.settings import Settings
 
@@ -54,10 +55,13 @@ def build_guardrails(settings: Settings | None = None, *, use_classifier: bool =
         from ketai.guardrails.llm_judge import LLMJudge
 
         judge = LLMJudge.from_settings(settings, content)
+    from ketai.content.prompts import load_prompt_book
+
     return KetaiGuardrails(
         content,
         classifier=classifier,
         judge=judge,
         ack_timeout_s=settings.companion_ack_timeout_s,
         output_classifier=output_classifier,
+        scripted=ScriptedText(load_prompt_book().templates()),
     )

@@ -9,6 +9,7 @@ guaranteed to carry crisis resources whenever the assessment needs them.
 from __future__ import annotations
 
 import re
+import string
 from dataclasses import dataclass
 
 from ketai.guardrails import text as textmod
@@ -22,6 +23,36 @@ from ketai.models import Assessment, EscalationLevel, OutputVerdict, Phase, Role
 
 MAX_DRAFT_CHARS = 8000
 """Drafts are checked on their first 8000 characters (a reply longer than that is itself a problem)."""
+
+
+class ScriptedText:
+    """Recognises a draft that is one of our clinician-written scripted prompts, rendered.
+
+    The statistical draft classifier may not replace such a draft (it has no way to know the text was reviewed,
+    and a replaced checklist question breaks the session); every regex rule and the crisis-text check still
+    apply to it, and tests keep each prompt passing them."""
+
+    def __init__(self, templates: list[str]) -> None:
+        self.patterns = [self._compile(t) for t in templates if t.strip()]
+
+    @staticmethod
+    def _compile(template: str) -> re.Pattern[str]:
+        parts: list[str] = []
+        for literal, field, _, _ in string.Formatter().parse(template.strip()):
+            words = [re.escape(w) for w in literal.split()]
+            if words:
+                lead = r"\s*" if literal[:1].isspace() else ""
+                tail = r"\s*" if literal[-1:].isspace() else ""
+                parts.append(lead + r"\s+".join(words) + tail)
+            elif literal:
+                parts.append(r"\s*")
+            if field is not None:
+                parts.append(r".{1,300}?")
+        return re.compile("".join(parts), re.DOTALL)
+
+    def matches(self, draft: str) -> bool:
+        text = draft.strip()
+        return any(p.fullmatch(text) for p in self.patterns)
 
 
 @dataclass(frozen=True)
@@ -44,8 +75,10 @@ class OutputPolicy:
         ladder: Ladder,
         substitutions: textmod.Substitutions,
         classifier: OutputClassifier | None = None,
+        scripted: ScriptedText | None = None,
     ) -> None:
         self.classifier = classifier
+        self.scripted = scripted
         self.content = content
         self.context = context
         self.ladder = ladder
@@ -112,7 +145,12 @@ class OutputPolicy:
                 continue
             if rule.reported not in fired and self._fires(rule, text, draft, assessment):
                 fired.append(rule.reported)
-        if self.classifier is not None and text.strip() and not any(v.search(text) for v in self.veto):
+        if (
+            self.classifier is not None
+            and text.strip()
+            and not any(v.search(text) for v in self.veto)
+            and not (self.scripted is not None and self.scripted.matches(draft[:MAX_DRAFT_CHARS]))
+        ):
             level = assessment.level if assessment else EscalationLevel.NONE
             phases = {r.reported: r.spec.phases for r in self.rules}
             for name in self.classifier.predict(text, phase, level):

@@ -36,6 +36,11 @@ FICTION_PROOF = frozenset(
 _SUICIDE_EMERGENCY_CUES = frozenset({"intent", "preparation", "timing", "recent_attempt"})
 WARNING_SIGNS = frozenset({"preparation", "farewell", "means_seeking", "intent"})
 """Cue groups (cues.yaml) that are suicide warning signs when two different ones appear together."""
+_INTRUSION_DISTRESS = re.compile(
+    r"horrified|disgusted|terrified|petrified|so scared|really scared|very scared|scared|frightened|"
+    r"can not stop crying|could not stop crying|shaken"
+)
+"""Emotional reactions that, beside an unwanted intrusive thought, describe the intrusion, not a drug effect."""
 
 
 @dataclass(frozen=True)
@@ -236,10 +241,17 @@ class RuleEngine:
 
     def _blood_pressure(self, text: str, key: PhaseKey, result: RuleResult) -> None:
         signals = self.content.signals
-        for match in self.bp.finditer(text):
+        readings = [
+            m
+            for m in self.bp.finditer(text)
+            if 70 <= int(m.group(1)) <= 300
+            and 30 <= int(m.group(2)) <= 200
+            and int(m.group(1)) > int(m.group(2))
+        ]
+        # Several readings ("142/88, then 134/84 after resting"; "dad's was 192/125, mine is 119/77"): the last one
+        # is the current reading for this person.
+        for match in readings[-1:]:
             systolic, diastolic = int(match.group(1)), int(match.group(2))
-            if not (70 <= systolic <= 300 and 30 <= diastolic <= 200 and systolic > diastolic):
-                continue
             evidence = f"blood pressure {systolic}/{diastolic}"
             crisis = systolic >= signals.bp_clinician[0] or diastolic >= signals.bp_clinician[1]
             high = systolic >= signals.bp_companion[0] or diastolic >= signals.bp_companion[1]
@@ -273,8 +285,13 @@ class RuleEngine:
         result.dystonic = self.context.ego_dystonic(text, 0)
         if not result.dystonic:
             return
-        # "I picture hurting him and I feel sick": disgust at the thought, not nausea.
-        result.hits = [h for h in result.hits if h.kind != "feel_sick"]
+        # "I picture hurting him and I feel sick": disgust at the thought, not nausea; "it horrified me",
+        # "I can't stop crying": the distress that makes the thought ego-dystonic, not a drug reaction.
+        result.hits = [
+            h
+            for h in result.hits
+            if h.kind != "feel_sick" and not (h.kind == "panic" and _INTRUSION_DISTRESS.search(h.evidence))
+        ]
         if not harm:
             return
         for hit in harm:

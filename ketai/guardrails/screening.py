@@ -21,7 +21,7 @@ from ketai.guardrails.ladder import AckTimeoutActions, Ladder
 from ketai.guardrails.loader import GuardrailContent
 from ketai.guardrails.memory import memory_escalations, reassurance_note, remember, strongest
 from ketai.guardrails.output_classifier import OutputClassifier
-from ketai.guardrails.output_policy import OutputPolicy
+from ketai.guardrails.output_policy import OutputPolicy, ScriptedText
 from ketai.guardrails.rules import FICTION_PROOF, RuleEngine, RuleHit, RuleResult
 from ketai.guardrails.schema import SignalSpec, phase_key
 from ketai.models import Assessment, EscalationLevel, OutputVerdict, Phase, Role, Signal, SignalName
@@ -126,6 +126,7 @@ class KetaiGuardrails:
         judge: Judge | None = None,
         ack_timeout_s: float = 180.0,
         output_classifier: OutputClassifier | None = None,
+        scripted: ScriptedText | None = None,
     ) -> None:
         self.content = content
         self.rules = RuleEngine(content)
@@ -133,7 +134,7 @@ class KetaiGuardrails:
         self.judge = judge
         self.ladder = Ladder(content, ack_timeout_s)
         self.output_policy = OutputPolicy(
-            content, self.rules.context, self.ladder, self.rules.substitutions, output_classifier
+            content, self.rules.context, self.ladder, self.rules.substitutions, output_classifier, scripted
         )
         self.specs = content.signals.signals
 

@@ -32,12 +32,15 @@ from ketai.models import EscalationLevel, Phase
 SEED = 20261127
 C = 4.0
 BETA = 1.5
-FLOOR = 0.7
+FLOOR = 0.75
 GRID = tuple(round(x, 2) for x in np.arange(0.3, 0.91, 0.05))
 FOLDS = 5
 
 
 SCRIPTED_FOLDER = "scripted"
+SCRIPTED_REPEATS = 3
+"""Our own session prompts count three times: a replaced scripted prompt breaks the session flow, and the drafts
+written to train the policy outnumber them."""
 _PLACEHOLDER = re.compile(r"\{[a-z_]+\}")
 
 
@@ -117,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     scripted = content_dir("prompts") / SCRIPTED_FOLDER
-    rows = read_rows(args.data) + scripted_rows(scripted)
+    rows = read_rows(args.data) + scripted_rows(scripted) * SCRIPTED_REPEATS
     labels = list(OUTPUT_RULES)
     x = featurise(rows)
     y = np.array(
