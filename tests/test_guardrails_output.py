@@ -173,3 +173,23 @@ def test_topic_and_stance_rules_need_both_in_one_sentence(guardrails: KetaiGuard
 def test_discouraging_emergency_help_is_minimising(guardrails: KetaiGuardrails, draft: str) -> None:
     verdict = guardrails.screen_output(draft, phase=Phase.PEAK, assessment=Assessment(level=L.NONE))
     assert "minimising_risk" in verdict.rules
+
+
+@pytest.mark.parametrize(
+    ("draft", "locale", "replaced"),
+    [
+        ("Please call emergency services right away and stay with him.", "US", True),
+        ("Please call 911 right away and stay with him.", "US", False),
+        ("Call or text 9-8-8 now, or 911 if anyone is in danger.", "CA", False),
+        ("Call or text 988 now.", "CA", False),
+        ("Please reach out to a crisis line tonight.", "US", True),
+        ("Please call your local emergency number now.", "ZZ", False),
+    ],
+)
+def test_crisis_numbers_must_be_named_where_we_hold_them(
+    guardrails: KetaiGuardrails, draft: str, locale: str, replaced: bool
+) -> None:
+    verdict = guardrails.screen_output(
+        draft, phase=None, assessment=Assessment(level=L.EMERGENCY), locale=locale
+    )
+    assert ("missing_crisis_text" in verdict.rules) == replaced, verdict

@@ -21,6 +21,7 @@ from ketai.guardrails.schema import phase_key
 from ketai.guardrails.schema_texts import OutputRule
 from ketai.models import Assessment, EscalationLevel, OutputVerdict, Phase, Role
 
+_NUMBER = re.compile(r"\b\d(?:[\d-]*\d)?\b")
 MAX_DRAFT_CHARS = 8000
 """Drafts are checked on their first 8000 characters (a reply longer than that is itself a problem)."""
 
@@ -102,8 +103,23 @@ class OutputPolicy:
             for i, p in enumerate(content.output_policy.classifier_veto)
         ]
 
-    def has_crisis_resources(self, text: str) -> bool:
+    def has_crisis_resources(self, text: str, locale: str = "US") -> bool:
+        """Where we hold verified numbers for the locale, one of them must be named ("call emergency
+        services" alone leaves a frightened person to find the number); elsewhere the generic wording counts."""
+        numbers = self._locale_numbers(locale)
+        if numbers:
+            patterns = {"-?".join(n.replace("-", "")) for n in numbers}  # 988 and 9-8-8 are the same line
+            return any(re.search(rf"(?<![\d-]){p}(?![\d-])", text) for p in patterns)
         return any(p.search(text) for p in self.must_mention)
+
+    def _locale_numbers(self, locale: str) -> list[str]:
+        entry = self.content.crisis.locales.get(locale.upper())
+        if entry is None:
+            return []
+        found = [entry.emergency_number] if _NUMBER.fullmatch(entry.emergency_number) else []
+        for words in (entry.crisis_line, entry.text_line):
+            found += _NUMBER.findall(words)
+        return found
 
     def needs_crisis(self, rule: OutputRule, assessment: Assessment | None) -> bool:
         if assessment is None or assessment.level < rule.min_level:
@@ -112,10 +128,12 @@ class OutputPolicy:
             return True  # level-only assessments (e.g. from `ketai screen`) are treated conservatively
         return any(s.name in rule.signals and s.level >= rule.min_level for s in assessment.signals)
 
-    def _fires(self, rule: CompiledRule, text: str, draft: str, assessment: Assessment | None) -> bool:
+    def _fires(
+        self, rule: CompiledRule, text: str, draft: str, assessment: Assessment | None, locale: str = "US"
+    ) -> bool:
         spec = rule.spec
         if spec.kind == "missing_crisis":
-            return self.needs_crisis(spec, assessment) and not self.has_crisis_resources(draft)
+            return self.needs_crisis(spec, assessment) and not self.has_crisis_resources(draft, locale)
         level = assessment.level if assessment else EscalationLevel.NONE
         if level < spec.min_level or any(p.search(text) for p in rule.unless):
             return False
@@ -136,14 +154,16 @@ class OutputPolicy:
         sentence = text[first:last]
         return any(p.search(sentence) for p in rule.sentence_unless)
 
-    def fired_rules(self, draft: str, *, phase: Phase | None, assessment: Assessment | None) -> list[str]:
+    def fired_rules(
+        self, draft: str, *, phase: Phase | None, assessment: Assessment | None, locale: str = "US"
+    ) -> list[str]:
         text = textmod.normalise(draft[:MAX_DRAFT_CHARS], self.substitutions)
         key = phase_key(phase)
         fired: list[str] = []
         for rule in self.rules:
             if rule.spec.phases is not None and key not in rule.spec.phases:
                 continue
-            if rule.reported not in fired and self._fires(rule, text, draft, assessment):
+            if rule.reported not in fired and self._fires(rule, text, draft, assessment, locale):
                 fired.append(rule.reported)
         if (
             self.classifier is not None
@@ -168,7 +188,7 @@ class OutputPolicy:
         locale: str = "US",
         role: Role = Role.PATIENT,
     ) -> OutputVerdict:
-        fired = self.fired_rules(draft, phase=phase, assessment=assessment)
+        fired = self.fired_rules(draft, phase=phase, assessment=assessment, locale=locale)
         if not fired:
             return OutputVerdict(verdict="pass")
         return OutputVerdict(
@@ -193,7 +213,7 @@ class OutputPolicy:
         if (
             crisis_rule
             and self.needs_crisis(crisis_rule, assessment)
-            and not self.has_crisis_resources(replacement)
+            and not self.has_crisis_resources(replacement, locale)
         ):
             replacement = f"{replacement} {self.ladder.locale_values(locale)['crisis_block']}"
         return replacement
