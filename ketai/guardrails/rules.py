@@ -78,6 +78,8 @@ class RuleResult:
     """A fiction/quotation cue is in the message (classifier-only signals are then not trusted)."""
     expected_effect: bool = False
     """A match was dropped as an effect expected in this phase (e.g. peak dissociation)."""
+    idiom: bool = False
+    """An idiom was read as figurative ("scratch my skin off"): classifier-only crisis signals need more."""
     resolved_past: bool = False
     """The message as a whole talks about a clearly resolved past."""
 
@@ -142,7 +144,7 @@ class RuleEngine:
 
     def screen(self, text: str, *, phase: Phase | None, role: Role) -> RuleResult:
         screened, idioms = self.prepare(text)
-        result = RuleResult(screened_text=screened)
+        result = RuleResult(screened_text=screened, idiom=bool(idioms))
         if idioms:
             result.notes.append("idiom read as figurative: " + "; ".join(sorted(set(idioms)))[:200])
         key = phase_key(phase)

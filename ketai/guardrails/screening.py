@@ -61,6 +61,11 @@ answer to "swallow what is left now") as high as "another one pls". So on replie
 between its threshold and 1."""
 
 
+IDIOM_BAR = 0.3
+"""With an idiom read as figurative in the message, a classifier-only crisis signal must close this share of the
+gap between its threshold and 1 (the idiom's own words still colour the embedding and the n-grams)."""
+
+
 def classifier_gated(name: SignalName) -> bool:
     """Whether the classifier needs the signal's topic words before it may report it."""
     return name not in _UNGATED
@@ -184,9 +189,12 @@ class KetaiGuardrails:
             if name in found:
                 continue
             why = classifier_veto(self.rules, self.specs, name, result, key)
-            bar = short_answer_bar(name, self.classifier.threshold(label), result.screened_text)
+            threshold = self.classifier.threshold(label)
+            bar = short_answer_bar(name, threshold, result.screened_text)
+            if result.idiom and name in _UNGATED:
+                bar = max(bar or 0.0, threshold + (1.0 - threshold) * IDIOM_BAR)
             if why is None and bar is not None and probability < bar:
-                why = f"very short message needs p >= {bar:.2f}"
+                why = f"very short or idiomatic message needs p >= {bar:.2f}"
             if why:
                 notes.append(f"classifier {name.value} ({probability:.2f}) not used: {why}")
                 continue
