@@ -62,8 +62,9 @@ between its threshold and 1."""
 
 
 IDIOM_BAR = 0.3
-"""With an idiom read as figurative in the message, a classifier-only crisis signal must close this share of the
-gap between its threshold and 1 (the idiom's own words still colour the embedding and the n-grams)."""
+"""With an idiom read as figurative in the message, a classifier-only self-harm or medical signal must close this
+share of the gap between its threshold and 1 (the idiom's own words still colour the embedding and the n-grams).
+Suicide risk keeps its own bar: real ideation often comes wrapped in the same idioms."""
 
 
 def classifier_gated(name: SignalName) -> bool:
@@ -191,7 +192,7 @@ class KetaiGuardrails:
             why = classifier_veto(self.rules, self.specs, name, result, key)
             threshold = self.classifier.threshold(label)
             bar = short_answer_bar(name, threshold, result.screened_text)
-            if result.idiom and name in _UNGATED:
+            if result.idiom and name in _UNGATED and name != SignalName.SUICIDE_RISK:
                 bar = max(bar or 0.0, threshold + (1.0 - threshold) * IDIOM_BAR)
             if why is None and bar is not None and probability < bar:
                 why = f"very short or idiomatic message needs p >= {bar:.2f}"
