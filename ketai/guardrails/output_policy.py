@@ -167,6 +167,7 @@ class OutputPolicy:
                 fired.append(rule.reported)
         if (
             self.classifier is not None
+            and not fired  # a rule already replaces the draft: the embedding would only add latency
             and text.strip()
             and not any(v.search(text) for v in self.veto)
             and not (self.scripted is not None and self.scripted.matches(draft[:MAX_DRAFT_CHARS]))
