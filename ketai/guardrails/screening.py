@@ -61,10 +61,11 @@ answer to "swallow what is left now") as high as "another one pls". So on replie
 between its threshold and 1."""
 
 
-IDIOM_BAR = 0.3
-"""With an idiom read as figurative in the message, a classifier-only self-harm or medical signal must close this
-share of the gap between its threshold and 1 (the idiom's own words still colour the embedding and the n-grams).
-Suicide risk keeps its own bar: real ideation often comes wrapped in the same idioms."""
+IDIOM_BAR = 1.0
+"""With an idiom read as figurative in the message ("scratch my skin off", "banging my head on the desk"), a
+classifier-only self-harm or medical signal is not trusted (bar 1.0: the idiom's paraphrase still reads as
+"...myself" to the models; a real injury in the same message is still found by the rules). Suicide risk keeps its
+own bar: real ideation often comes wrapped in idioms."""
 
 
 def classifier_gated(name: SignalName) -> bool:
