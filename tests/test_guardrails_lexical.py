@@ -16,7 +16,7 @@ from ketai.embeddings import shared_embedder
 from ketai.errors import ContentError
 from ketai.guardrails.classifier import ARTIFACT_NAME, ClassifierArtifact, SignalClassifier, data_sha256
 from ketai.guardrails.lexical import CHAR_MAX, CHAR_MIN, Block, LexicalModel, char_terms, word_terms
-from ketai.guardrails.train_lexical import fit_lexical, lexical_scores
+from ketai.guardrails.train_lexical import fit_lexical
 from ketai.models import Role
 
 FOLDER = content_dir("guardrails") / "classifier"
@@ -71,8 +71,8 @@ def test_fit_save_load_round_trip_gives_the_same_probabilities(tmp_path: Path) -
     path = tmp_path / "lexical.npz"
     model.save(path)
     loaded = LexicalModel.load(path)
-    before = lexical_scores(model, ["thinking i might end it", "a calm walk"])
-    after = lexical_scores(loaded, ["thinking i might end it", "a calm walk"])
+    before = model.matrix(["thinking i might end it", "a calm walk"])
+    after = loaded.matrix(["thinking i might end it", "a calm walk"])
     assert np.allclose(before, after, atol=1e-3)
     assert before[0, 0] > before[1, 0]
 

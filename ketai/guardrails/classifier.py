@@ -183,9 +183,7 @@ class SignalClassifier:
             probs[:, self.knn_columns] = ((1 - w) * probs[:, self.knn_columns] + w * vote).astype(np.float32)
         if self.lexical is not None:
             lw = self.artifact.lexical_weight
-            lexical = np.array(
-                [[p[label] for label in self.lexical.labels] for p in map(self.lexical.probabilities, texts)]
-            )
+            lexical = self.lexical.matrix(texts)
             probs[:, self.lexical_columns] = (
                 (1 - lw) * probs[:, self.lexical_columns] + lw * lexical
             ).astype(np.float32)

@@ -101,6 +101,13 @@ class LexicalModel:
         mean = (_sigmoid(word_logit) + _sigmoid(char_logit)) / 2.0
         return {label: float(p) for label, p in zip(self.labels, mean, strict=True)}
 
+    def matrix(self, texts: list[str]) -> FloatArray:
+        """Probabilities as a (texts, labels) array, columns in ``self.labels`` order."""
+        rows = [self.probabilities(t) for t in texts]
+        return np.array([[row[label] for label in self.labels] for row in rows], dtype=np.float64).reshape(
+            len(texts), len(self.labels)
+        )
+
     def save(self, path: Path) -> None:
         with path.open("wb") as handle:
             np.savez_compressed(

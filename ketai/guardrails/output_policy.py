@@ -80,6 +80,7 @@ class OutputPolicy:
     ) -> None:
         self.classifier = classifier
         self.scripted = scripted
+        self._numbers: dict[str, tuple[re.Pattern[str], ...]] = {}
         self.content = content
         self.context = context
         self.ladder = ladder
@@ -106,20 +107,23 @@ class OutputPolicy:
     def has_crisis_resources(self, text: str, locale: str = "US") -> bool:
         """Where we hold verified numbers for the locale, one of them must be named ("call emergency
         services" alone leaves a frightened person to find the number); elsewhere the generic wording counts."""
-        numbers = self._locale_numbers(locale)
+        numbers = self._locale_numbers(locale.upper())
         if numbers:
-            patterns = {"-?".join(n.replace("-", "")) for n in numbers}  # 988 and 9-8-8 are the same line
-            return any(re.search(rf"(?<![\d-]){p}(?![\d-])", text) for p in patterns)
+            return any(p.search(text) for p in numbers)
         return any(p.search(text) for p in self.must_mention)
 
-    def _locale_numbers(self, locale: str) -> list[str]:
-        entry = self.content.crisis.locales.get(locale.upper())
-        if entry is None:
-            return []
-        found = [entry.emergency_number] if _NUMBER.fullmatch(entry.emergency_number) else []
-        for words in (entry.crisis_line, entry.text_line):
-            found += _NUMBER.findall(words)
-        return found
+    def _locale_numbers(self, locale: str) -> tuple[re.Pattern[str], ...]:
+        """The locale's verified numbers as patterns (988 and 9-8-8 are the same line); built once per locale."""
+        if locale not in self._numbers:
+            entry = self.content.crisis.locales.get(locale)
+            found: list[str] = []
+            if entry is not None:
+                found = [entry.emergency_number] if _NUMBER.fullmatch(entry.emergency_number) else []
+                for words in (entry.crisis_line, entry.text_line):
+                    found += _NUMBER.findall(words)
+            digits = sorted({"-?".join(n.replace("-", "")) for n in found})
+            self._numbers[locale] = tuple(re.compile(rf"(?<![\d-]){d}(?![\d-])") for d in digits)
+        return self._numbers[locale]
 
     def needs_crisis(self, rule: OutputRule, assessment: Assessment | None) -> bool:
         if assessment is None or assessment.level < rule.min_level:

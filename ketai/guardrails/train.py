@@ -56,7 +56,7 @@ from ketai.guardrails.train_data import (
     rule_matrices,
     split_files,
 )
-from ketai.guardrails.train_lexical import fit_lexical, lexical_scores
+from ketai.guardrails.train_lexical import fit_lexical
 from ketai.models import SignalName
 
 __all__ = ["f_beta", "fit", "probabilities", "read_rows"]
@@ -278,7 +278,7 @@ def out_of_author_scores(
             y[~out][:, lexical_columns],
             [str(i) for i in lexical_columns],
         )
-        lex = lexical_scores(lexical, [t for t, o in zip(texts, out, strict=True) if o])
+        lex = lexical.matrix([t for t, o in zip(texts, out, strict=True) if o])
         p[:, lexical_columns] = (1 - LEXICAL_WEIGHT) * p[:, lexical_columns] + LEXICAL_WEIGHT * lex
         scores[out] = p
     return scores, held

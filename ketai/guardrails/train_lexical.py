@@ -54,7 +54,3 @@ def fit_lexical(texts: list[str], y: npt.NDArray[np.int8], labels: list[str]) ->
     word_weights, word_intercepts = _fit_rows(_matrix(words, word_docs), y)
     char_weights, char_intercepts = _fit_rows(_matrix(chars, char_docs), y)
     return LexicalModel(labels, words, chars, word_weights, char_weights, word_intercepts, char_intercepts)
-
-
-def lexical_scores(model: LexicalModel, texts: list[str]) -> npt.NDArray[np.float64]:
-    return np.array([[p[label] for label in model.labels] for p in map(model.probabilities, texts)])
