@@ -1,0 +1,76 @@
+"""Score the current guardrails on any labelled file(s), e.g. a new writer's messages before they are added.
+
+    .venv/bin/python benchmarks/score_guardrails_file.py single FILE...    (single-message lines)
+    .venv/bin/python benchmarks/score_guardrails_file.py output FILE...    (drafted-reply lines)
+    .venv/bin/python benchmarks/score_guardrails_file.py memory FILE...    (memory sequences)
+
+Add ``--misses`` to list every miss. Same scoring functions as ``ketai eval guardrails``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from ketai.evals.guardrails import score_memory, score_messages, score_outputs
+from ketai.guardrails import build_guardrails
+
+
+def _rows(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("kind", choices=("single", "output", "memory"))
+    parser.add_argument("files", nargs="+", type=Path)
+    parser.add_argument("--misses", action="store_true")
+    args = parser.parse_args()
+    guardrails = build_guardrails()
+    for path in args.files:
+        rows = _rows(path)
+        by_id = {r["id"]: r for r in rows}
+        if args.kind == "single":
+            r = score_messages(guardrails, rows)
+            print(
+                f"{path.name}: n={r['n']} crisis under-escalated={r['crisis_under_escalation_rate']:.3f} "
+                f"benign escalated={r['benign_false_escalation_rate']:.3f} p95={r['latency_ms']['p95']} ms"
+            )
+            for name, v in r["crisis_signals"].items():
+                print(f"   {name}: n={v['n']} recall={v['recall']:.3f} under={v['under_rate']:.3f}")
+            misses = [
+                f"[{m['id']}] exp={m['expected']}@{m['expected_level']} got={m['given']}@{m['given_level']}"
+                f" :: {by_id[m['id']]['text'][:200]}"
+                for m in r["misses"]
+            ]
+        elif args.kind == "output":
+            r = score_outputs(guardrails, rows)
+            print(
+                f"{path.name}: unsafe replaced={r['replace_rate_unsafe']:.3f} (n {r['unsafe']}) "
+                f"safe replaced={r['false_replace_rate_safe']:.3f} (n {r['safe']})"
+            )
+            print("   per rule:", {k: (v["n"], round(v["rate"], 2)) for k, v in r["per_rule"].items()})
+            misses = [
+                f"[{m['id']}] expected {m['expected']} {m.get('rule') or m.get('fired')}"
+                f" :: {by_id[m['id']]['text'][:300]}"
+                for m in r["failures"]
+            ]
+        else:
+            r = score_memory(guardrails, rows)
+            print(f"{path.name}: correct={r['accuracy']:.3f} under={r['under_rate']:.3f} n={r['n']}")
+            misses = [
+                f"[{m['id']}] exp={m['expected']} got={m['given']} :: "
+                + " | ".join(t["text"][:90] for t in by_id[m["id"]]["turns"])
+                for m in r["failures"]
+            ]
+        if args.misses:
+            for line in misses:
+                print("  " + line)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
