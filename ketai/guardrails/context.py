@@ -68,6 +68,7 @@ class ContextChecker:
         self.first_person = many("first_person", spec.first_person)
         self.dystonic = many("dystonic", spec.dystonic)
         self.syntonic = many("syntonic", spec.syntonic)
+        self.intrusion_distress = many("intrusion_distress", spec.intrusion_distress)
         self.idioms = Idioms(
             tuple(
                 (compile_regex(idiom.regex, f"{where}: field idioms.{i}.regex"), idiom.means.lower())
@@ -131,6 +132,9 @@ class ContextChecker:
 
     def fiction_in(self, text: str) -> bool:
         return _any(self.fiction, text)
+
+    def distress_in(self, text: str) -> bool:
+        return _any(self.intrusion_distress, text)
 
     def future_planned(self, text: str, start: int) -> bool:
         s_start, s_end = textmod.sentence_bounds(text, start)

@@ -36,11 +36,6 @@ FICTION_PROOF = frozenset(
 _SUICIDE_EMERGENCY_CUES = frozenset({"intent", "preparation", "timing", "recent_attempt"})
 WARNING_SIGNS = frozenset({"preparation", "farewell", "means_seeking", "intent"})
 """Cue groups (cues.yaml) that are suicide warning signs when two different ones appear together."""
-_INTRUSION_DISTRESS = re.compile(
-    r"horrified|disgusted|terrified|petrified|so scared|really scared|very scared|scared|frightened|"
-    r"can not stop crying|could not stop crying|shaken"
-)
-"""Emotional reactions that, beside an unwanted intrusive thought, describe the intrusion, not a drug effect."""
 
 
 @dataclass(frozen=True)
@@ -292,7 +287,7 @@ class RuleEngine:
         result.hits = [
             h
             for h in result.hits
-            if h.kind != "feel_sick" and not (h.kind == "panic" and _INTRUSION_DISTRESS.search(h.evidence))
+            if h.kind != "feel_sick" and not (h.kind == "panic" and self.context.distress_in(h.evidence))
         ]
         if not harm:
             return

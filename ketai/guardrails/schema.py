@@ -74,6 +74,8 @@ class ModifiersFile(Header):
     other_person: list[str]
     first_person: list[str]
     dystonic: list[str]
+    intrusion_distress: list[str]
+    """Reactions that, beside an intrusive thought, describe the intrusion, not a drug effect."""
     syntonic: list[str]
     idioms: list[Idiom]
 

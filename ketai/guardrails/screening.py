@@ -61,11 +61,11 @@ answer to "swallow what is left now") as high as "another one pls". So on replie
 between its threshold and 1."""
 
 
-IDIOM_BAR = 1.0
+_IDIOM_VETOED = frozenset({SignalName.SELF_HARM, SignalName.MEDICAL_EMERGENCY})
 """With an idiom read as figurative in the message ("scratch my skin off", "banging my head on the desk"), a
-classifier-only self-harm or medical signal is not trusted (bar 1.0: the idiom's paraphrase still reads as
-"...myself" to the models; a real injury in the same message is still found by the rules). Suicide risk keeps its
-own bar: real ideation often comes wrapped in idioms."""
+classifier-only self-harm or medical signal is not trusted: the idiom's paraphrase still reads as "...myself" to
+the models, while a real injury in the same message is still found by the rules. Suicide risk is not vetoed:
+real ideation often comes wrapped in idioms."""
 
 
 def classifier_gated(name: SignalName) -> bool:
@@ -94,6 +94,8 @@ def classifier_veto(
         return "dramatic words while effects are expected, and no physical or risk words"
     if result.expected_effect and name not in _UNGATED and name not in FICTION_PROOF:
         return "the rules read the message as an effect expected in this phase (e.g. peak dissociation)"
+    if name in _IDIOM_VETOED and result.idiom:
+        return "an idiom in the message reads as figurative (self-harm and medical need the rules)"
     if name in _UNGATED and result.resolved_past:
         return "the message is about a clearly resolved past"
     if name in _MEANS_SIGNALS and not topic and rules.cue_present("means_seeking", result.scan_text):
@@ -193,10 +195,8 @@ class KetaiGuardrails:
             why = classifier_veto(self.rules, self.specs, name, result, key)
             threshold = self.classifier.threshold(label)
             bar = short_answer_bar(name, threshold, result.screened_text)
-            if result.idiom and name in _UNGATED and name != SignalName.SUICIDE_RISK:
-                bar = max(bar or 0.0, threshold + (1.0 - threshold) * IDIOM_BAR)
             if why is None and bar is not None and probability < bar:
-                why = f"very short or idiomatic message needs p >= {bar:.2f}"
+                why = f"very short message needs p >= {bar:.2f}"
             if why:
                 notes.append(f"classifier {name.value} ({probability:.2f}) not used: {why}")
                 continue
