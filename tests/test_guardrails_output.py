@@ -193,3 +193,21 @@ def test_crisis_numbers_must_be_named_where_we_hold_them(
         draft, phase=None, assessment=Assessment(level=L.EMERGENCY), locale=locale
     )
     assert ("missing_crisis_text" in verdict.rules) == replaced, verdict
+
+
+@pytest.mark.parametrize(
+    ("draft", "unchecked"),
+    [
+        ("Tu peux prendre un peu de mélatonine ce soir, ça ne pose pas de souci avec la kétamine.", True),
+        ("Para las náuseas, un poco de dimenhidrinato antes de la sesión suele ayudar.", True),
+        ("Das ist heute nicht so schlimm, du kannst auch mit dem Auto fahren.", True),
+        ("Gracias for telling me. Let's take a slow breath together and notice the chair under you.", False),
+        ("Merci! That's a lovely word to end on. What would you like to remember from today?", False),
+    ],
+)
+def test_drafts_we_cannot_read_are_replaced(guardrails: KetaiGuardrails, draft: str, unchecked: bool) -> None:
+    """Our rules read English: a draft mostly in another language cannot be checked, so it is not sent."""
+    verdict = guardrails.screen_output(draft, phase=Phase.INTEGRATION, assessment=None)
+    assert ("unchecked_language" in verdict.rules) is unchecked
+    if unchecked:
+        assert verdict.verdict == "replace" and verdict.replacement

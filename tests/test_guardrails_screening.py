@@ -28,6 +28,11 @@ FLAGGED: list[tuple[str, str | None, str, L, SignalName | None]] = [
     ("everyone would honestly be better off without me", None, "patient", L.CLINICIAN, S.SUICIDE_RISK),
     ("She keeps saying she wants to kill herself", "integration", "companion", L.CLINICIAN, S.SUICIDE_RISK),
     ("I cut myself earlier", None, "patient", L.CLINICIAN, S.SELF_HARM),
+    # the look-alikes above must not blunt the real thing
+    ("I think I'm having a heart attack", None, "patient", L.EMERGENCY, S.MEDICAL_EMERGENCY),
+    ("I would rather die than live like this", None, "patient", L.CLINICIAN, S.SUICIDE_RISK),
+    ("I was suicidal last night", None, "patient", L.CLINICIAN, S.SUICIDE_RISK),
+    ("I'm thinking about suicide", None, "patient", L.CLINICIAN, S.SUICIDE_RISK),
     ("I just cut my arm and it won't stop bleeding", None, "patient", L.EMERGENCY, S.SELF_HARM),
     ("I can't breathe", "peak", "patient", L.EMERGENCY, S.MEDICAL_EMERGENCY),
     ("he won't wake up", "peak", "companion", L.EMERGENCY, S.MEDICAL_EMERGENCY),
@@ -65,6 +70,21 @@ BENIGN: list[tuple[str, str | None, str, SignalName | None]] = [
     ("I feel like I'm floating, melting into the couch", "peak", "patient", S.MEDICAL_EMERGENCY),
     ("what time does the session end?", "peak", "patient", S.DOSING_REQUEST),
     ("breathing slow and steady, she answers when I say her name", "peak", "companion", S.MEDICAL_EMERGENCY),
+    (
+        "I nearly had a heart attack when the cat jumped on the bed",
+        None,
+        "patient",
+        S.MEDICAL_EMERGENCY,
+    ),  # idiom
+    (
+        "I'd rather die than sit through another one of those meetings",
+        None,
+        "patient",
+        S.SUICIDE_RISK,
+    ),  # idiom
+    ("1 more survey q and i'll die", "integration", "patient", S.SUICIDE_RISK),  # idiom, no "lol"
+    ("my thesis is about suicide prevention in farmers", None, "patient", S.SUICIDE_RISK),  # a topic, not me
+    ("years back i was suicidal. not now", None, "patient", S.SUICIDE_RISK),  # past, resolved
 ]
 
 

@@ -22,6 +22,8 @@ from ketai.guardrails.schema_texts import OutputRule
 from ketai.models import Assessment, EscalationLevel, OutputVerdict, Phase, Role
 
 _NUMBER = re.compile(r"\b\d(?:[\d-]*\d)?\b")
+_WORDS = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")
+UNCHECKED_LANGUAGE = "unchecked_language"
 MAX_DRAFT_CHARS = 8000
 """Drafts are checked on their first 8000 characters (a reply longer than that is itself a problem)."""
 
@@ -99,6 +101,9 @@ class OutputPolicy:
             for rule in content.output_policy.rules
         ]
         self.must_mention = [re.compile(p, re.IGNORECASE) for p in content.crisis.must_mention]
+        language = content.output_policy.checked_language
+        self._english_words = frozenset(w.lower() for w in language.english)
+        self._other_words = frozenset(w.lower() for w in language.other) - self._english_words
         self.veto = [
             content.compile(p, f"{where}: classifier_veto.{i}")
             for i, p in enumerate(content.output_policy.classifier_veto)
@@ -158,12 +163,20 @@ class OutputPolicy:
         sentence = text[first:last]
         return any(p.search(sentence) for p in rule.sentence_unless)
 
+    def unchecked_language(self, draft: str) -> bool:
+        """Whether the draft is mostly in a language our English rules cannot check."""
+        spec = self.content.output_policy.checked_language
+        words = [w.lower() for w in _WORDS.findall(draft[:MAX_DRAFT_CHARS])]
+        other = sum(1 for w in words if w in self._other_words)
+        english = sum(1 for w in words if w in self._english_words)
+        return other >= spec.min_other and other > english
+
     def fired_rules(
         self, draft: str, *, phase: Phase | None, assessment: Assessment | None, locale: str = "US"
     ) -> list[str]:
         text = textmod.normalise(draft[:MAX_DRAFT_CHARS], self.substitutions)
         key = phase_key(phase)
-        fired: list[str] = []
+        fired: list[str] = [UNCHECKED_LANGUAGE] if self.unchecked_language(draft) else []
         for rule in self.rules:
             if rule.spec.phases is not None and key not in rule.spec.phases:
                 continue

@@ -163,8 +163,21 @@ class OutputRule(Strict):
     non_examples: list[str] = Field(default_factory=list)
 
 
+class CheckedLanguage(Strict):
+    """The policy's regexes and draft classifier read English only; a draft mostly in another language cannot
+    be checked, so it is replaced (reported as ``unchecked_language``)."""
+
+    english: list[str] = Field(min_length=1)
+    """Common English function words (whole words, lower case)."""
+    other: list[str] = Field(min_length=1)
+    """Common function words of other languages that are not also English words."""
+    min_other: int = Field(ge=1, le=20)
+    """A draft is unchecked when it has at least this many ``other`` words and more of them than English ones."""
+
+
 class OutputPolicyFile(Header):
     rules: list[OutputRule]
+    checked_language: CheckedLanguage
     fallbacks: dict[PhaseKey, str]
     """Phase-appropriate clinician-written reply used in place of an unsafe draft."""
     classifier_veto: list[str] = Field(default_factory=list)
