@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from ketai.content.paths import content_dir
 from ketai.embeddings import shared_embedder
+from ketai.errors import ContentError
 from ketai.guardrails.classifier import (
     ARTIFACT_NAME,
     EMERGENCY_LABEL,
@@ -64,14 +67,30 @@ def test_knn_vote_blends_into_crisis_scores(classifier: SignalClassifier) -> Non
     assert not np.allclose(plain[columns], blended[columns])
 
 
-def test_runtime_math_is_plain_logistic_regression(classifier: SignalClassifier) -> None:
+def test_runtime_math_is_the_saved_neural_head(classifier: SignalClassifier) -> None:
+    """The head's probabilities are ReLU(x W1 + b1) W2 + b2 through a sigmoid, with the weights on disk."""
+    assert classifier.artifact.head is not None
     text, phase, role = "i just want to not exist anymore", None, Role.PATIENT
     probs = classifier.probabilities([text], [context_features(phase, role)])[0]
     features = np.hstack([shared_embedder().embed([text])[0], context_features(phase, role)])
-    expected = 1 / (
-        1 + np.exp(-(np.array(classifier.artifact.weights) @ features + classifier.artifact.intercepts))
-    )
+    with np.load(content_dir("guardrails") / "classifier" / classifier.artifact.head) as head:
+        hidden = np.maximum(features @ head["w1"] + head["b1"], 0.0)
+        expected = 1 / (1 + np.exp(-(hidden @ head["w2"] + head["b2"])))
+    assert probs.shape == (len(classifier.labels),)
     assert np.allclose(probs, expected, atol=1e-4)
+
+
+def test_changed_head_file_is_refused(tmp_path: Path) -> None:
+    folder = content_dir("guardrails") / "classifier"
+    for item in folder.iterdir():
+        shutil.copy(item, tmp_path / item.name)
+    artifact = json.loads((folder / "signal_classifier.json").read_text(encoding="utf-8"))
+    with np.load(folder / artifact["head"]) as head:
+        arrays = {k: head[k].copy() for k in head.files}
+    arrays["b2"][0] += 1.0
+    np.savez_compressed(tmp_path / artifact["head"], **arrays)
+    with pytest.raises(ContentError, match="neural head missing or changed"):
+        SignalClassifier.load(tmp_path / "signal_classifier.json", shared_embedder())
 
 
 def test_classifier_separates_clear_cases(classifier: SignalClassifier) -> None:

