@@ -69,6 +69,7 @@ class ContextChecker:
         self.dystonic = many("dystonic", spec.dystonic)
         self.syntonic = many("syntonic", spec.syntonic)
         self.intrusion_distress = many("intrusion_distress", spec.intrusion_distress)
+        self.ordinary_purpose = many("ordinary_purpose", spec.ordinary_purpose)
         self.idioms = Idioms(
             tuple(
                 (compile_regex(idiom.regex, f"{where}: field idioms.{i}.regex"), idiom.means.lower())
@@ -132,6 +133,13 @@ class ContextChecker:
 
     def fiction_in(self, text: str) -> bool:
         return _any(self.fiction, text)
+
+    def ordinary_purpose_near(self, text: str, start: int) -> bool:
+        """An everyday reason in the sentence holding ``start`` or the one after it."""
+        first, end = textmod.sentence_bounds(text, start)
+        if end < len(text):
+            _, end = textmod.sentence_bounds(text, min(len(text) - 1, end + 1))
+        return _any(self.ordinary_purpose, text[first:end])
 
     def distress_in(self, text: str) -> bool:
         return _any(self.intrusion_distress, text)

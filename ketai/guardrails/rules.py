@@ -206,6 +206,8 @@ class RuleEngine:
             and ctx.about_someone_else(text, start)
         ):
             reason = "about someone else"
+        elif spec.purpose_check and ctx.ordinary_purpose_near(text, start):
+            reason = "an ordinary purpose is given"
         elif signal == SignalName.UNSAFE_ACTIVITY and ctx.future_planned(text, start):
             reason = "planned for later"
         elif signal in _CONDITIONAL and ctx.conditional_question(text, start):

@@ -74,6 +74,8 @@ class ModifiersFile(Header):
     other_person: list[str]
     first_person: list[str]
     dystonic: list[str]
+    ordinary_purpose: list[str]
+    """An everyday reason beside a preparation-like act (a class, a tradition, the lawyer's advice, a move)."""
     intrusion_distress: list[str]
     """Reactions that, beside an intrusive thought, describe the intrusion, not a drug effect."""
     syntonic: list[str]
@@ -94,6 +96,9 @@ class LexiconPattern(Strict):
     """Modifiers that do NOT cancel this pattern (e.g. suicide content ignores ``dystonic``)."""
     subject_check: bool = False
     """For patterns without an explicit 'I'/'myself': drop when the subject is someone else."""
+    purpose_check: bool = False
+    """For preparation and farewell patterns: drop when the same or next sentence gives an ordinary purpose
+    ('bought a rope for the climbing class', 'made a will because the lawyer said to after the baby')."""
     phases: list[PhaseKey] | None = None
     """Only apply in these phases (None = everywhere)."""
     roles: list[Literal["patient", "companion"]] | None = None

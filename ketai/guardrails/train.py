@@ -87,9 +87,17 @@ RECALL_TARGET = 0.95
 BENIGN_BUDGET = 0.02
 """Per crisis label: share of benign out-of-author messages it may escalate. Our benign pool is mostly hard
 look-alikes written to share crisis vocabulary, so ordinary session talk is escalated far less often."""
-LABEL_BUDGETS = {SignalName.SUICIDE_RISK.value: 0.03}
+LABEL_BUDGETS = {
+    SignalName.SUICIDE_RISK.value: 0.03,
+    SignalName.MEDICAL_EMERGENCY.value: 0.01,
+    SignalName.SELF_HARM.value: 0.01,
+}
 """Suicide risk, the signal most often worded indirectly, may spend more of the false-alarm budget: a missed
-crisis is the worst error, and a suicide false alarm leads to screening questions, not an emergency."""
+crisis is the worst error, and a suicide false alarm leads to screening questions, not an emergency. Medical
+emergency and self-harm spend less: the rules already find most of them (0.86-1.0 on writers the system had not
+seen), so the classifier's last low-confidence catches cost many false alarms each. On seven unseen writers
+(w1-w7, scored before they were added), raising the medical bar from 0.2 to 0.35 removed 12 of ~930 benign
+escalations - each a false *emergency* - for one under-escalated crisis message."""
 EMERGENCY_FLOOR = 0.5
 NEVER_FROM_CLASSIFIER = frozenset({SignalName.PROMPT_INJECTION.value, SignalName.ADVERSE_EFFECT.value})
 """Prompt injection is left to the rules: a false positive would only add noise."""
