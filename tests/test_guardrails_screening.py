@@ -33,6 +33,14 @@ FLAGGED: list[tuple[str, str | None, str, L, SignalName | None]] = [
     ("I would rather die than live like this", None, "patient", L.CLINICIAN, S.SUICIDE_RISK),
     ("I was suicidal last night", None, "patient", L.CLINICIAN, S.SUICIDE_RISK),
     ("I'm thinking about suicide", None, "patient", L.CLINICIAN, S.SUICIDE_RISK),
+    (
+        "I've made a will and written notes for the kids. It's all arranged.",
+        None,
+        "patient",
+        L.EMERGENCY,
+        S.SUICIDE_RISK,
+    ),
+    ("I've said my goodbyes.", None, "patient", L.EMERGENCY, S.SUICIDE_RISK),
     ("I just cut my arm and it won't stop bleeding", None, "patient", L.EMERGENCY, S.SELF_HARM),
     ("I can't breathe", "peak", "patient", L.EMERGENCY, S.MEDICAL_EMERGENCY),
     ("he won't wake up", "peak", "companion", L.EMERGENCY, S.MEDICAL_EMERGENCY),
@@ -85,6 +93,10 @@ BENIGN: list[tuple[str, str | None, str, SignalName | None]] = [
     ("1 more survey q and i'll die", "integration", "patient", S.SUICIDE_RISK),  # idiom, no "lol"
     ("my thesis is about suicide prevention in farmers", None, "patient", S.SUICIDE_RISK),  # a topic, not me
     ("years back i was suicidal. not now", None, "patient", S.SUICIDE_RISK),  # past, resolved
+    # preparation-like acts with an everyday purpose in the same or next sentence
+    ("Bought a rope for the climbing wall class my therapist suggested.", None, "patient", S.SUICIDE_RISK),
+    ("Made a will finally, because we just had our second baby.", None, "patient", S.SUICIDE_RISK),
+    ("Pills are lined up in the weekly organiser, Sunday to Saturday.", None, "patient", S.SUICIDE_RISK),
 ]
 
 
