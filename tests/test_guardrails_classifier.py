@@ -134,3 +134,22 @@ def test_output_classifier_adds_a_second_look_but_respects_declining_language() 
     declining = "I won't answer whether you locked it; let it be a maybe for now."
     verdict = guardrails.screen_output(declining, phase=Phase.INTEGRATION, assessment=Assessment())
     assert verdict.verdict == "pass", verdict.rules
+
+
+@pytest.mark.parametrize(
+    ("suicide", "emergency", "reported"),
+    [(0.3, 0.8, True), (0.3, 0.6, False), (0.1, 0.95, False)],
+)
+def test_sure_emergency_with_leaning_suicide_head_reports_suicide_risk(
+    suicide: float, emergency: float, reported: bool
+) -> None:
+    """The decision on top of the scores: plans worded without death words score high for the emergency level
+    before they reach the suicide head's own bar."""
+    fresh = SignalClassifier.load(ARTIFACT, shared_embedder())
+    probs = np.zeros(len(fresh.labels), dtype=np.float32)
+    probs[fresh.labels.index(SignalName.SUICIDE_RISK.value)] = suicide
+    probs[fresh.labels.index(EMERGENCY_LABEL)] = emergency
+    assert suicide < fresh.threshold(SignalName.SUICIDE_RISK.value)
+    fresh.scores = lambda texts, contexts: probs[None, :]  # type: ignore[method-assign]
+    found = fresh.predict("placeholder", None, Role.PATIENT)
+    assert (SignalName.SUICIDE_RISK.value in found) is reported

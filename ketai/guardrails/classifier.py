@@ -37,6 +37,13 @@ PHASE_KEYS: tuple[PhaseKey, ...] = (
 )  # fmt: skip
 ROLE_KEYS: tuple[str, ...] = ("patient", "companion")
 EMERGENCY_LABEL = "level_emergency"
+SUICIDE_LABEL = "suicide_risk"
+JOINT_EMERGENCY = 0.7
+JOINT_SUICIDE_FLOOR = 0.2
+"""A message the emergency head is sure about (p >= 0.7) that the suicide head leans towards (p >= 0.2, below
+its own bar) is reported as suicide risk: plans, preparations and goodbyes worded without death words score high
+for the emergency level before they do for suicide. On out-of-author scores of all 11,705 authored messages this
+found 33 more of 2,155 suicide-risk messages (30 of them emergency-level) for 6 more of 5,610 benign ones."""
 FloatArray = npt.NDArray[np.float32]
 
 
@@ -246,6 +253,11 @@ class SignalClassifier:
         found = {
             label: float(p) for label, p, t in zip(self.labels, probs, self.thresholds, strict=True) if p >= t
         }
+        if EMERGENCY_LABEL in self.labels and SUICIDE_LABEL in self.labels and SUICIDE_LABEL not in found:
+            emergency = float(probs[self.labels.index(EMERGENCY_LABEL)])
+            suicide = float(probs[self.labels.index(SUICIDE_LABEL)])
+            if emergency >= JOINT_EMERGENCY and suicide >= JOINT_SUICIDE_FLOOR:
+                found[SUICIDE_LABEL] = suicide
         lower = self.artifact.suicide_emergency_threshold
         if EMERGENCY_LABEL in self.labels and lower is not None:
             p = float(probs[self.labels.index(EMERGENCY_LABEL)])
