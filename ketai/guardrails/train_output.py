@@ -1,7 +1,8 @@
 """Train the output-policy classifier: ``python -m ketai.guardrails.train_output``.
 
 Reads only ``evals/guardrails/outputs_train.jsonl``. Reproducible (fixed seed, liblinear). Thresholds
-come from 5-fold cross-validation on the same file (out-of-fold probabilities), maximising F-beta
+come from out-of-writer probabilities (each drafted-reply writer scored by a model fitted without them),
+maximising F-beta
 (beta 1.5: an unsafe draft that slips through is worse than a safe one replaced by clinician text), never
 below a floor; the final weights are fitted on all rows. Test files are never read.
 """
@@ -32,9 +33,9 @@ from ketai.models import EscalationLevel, Phase
 SEED = 20261127
 C = 4.0
 BETA = 1.5
-FLOOR = 0.75
+FLOOR = 0.5
+"""No threshold below this (a sanity floor: thresholds come from out-of-writer scores)."""
 GRID = tuple(round(x, 2) for x in np.arange(0.3, 0.91, 0.05))
-FOLDS = 5
 
 
 SCRIPTED_FOLDER = "scripted"
@@ -99,13 +100,21 @@ def featurise(rows: list[dict[str, Any]]) -> npt.NDArray[np.float32]:
     return np.hstack([shared_embedder().embed(texts), np.vstack(contexts)]).astype(np.float32)
 
 
-def out_of_fold(x: npt.NDArray[np.float32], y: npt.NDArray[np.int8], c: float) -> npt.NDArray[np.float64]:
-    order = np.random.default_rng(SEED).permutation(len(x))
+def writer_of(row: dict[str, Any]) -> str:
+    """Drafted-reply writer: the id prefix ("o4-0012" -> "o4"); our scripted prompts form one group."""
+    return str(row.get("id") or "scripted").split("-", 1)[0]
+
+
+def out_of_writer(
+    x: npt.NDArray[np.float32], y: npt.NDArray[np.int8], writers: list[str], c: float
+) -> npt.NDArray[np.float64]:
+    """Each writer's drafts scored by a model fitted without that writer (thresholds then meet new phrasing,
+    as they will with a new LLM)."""
+    groups = np.array(writers)
     probs = np.zeros(y.shape, dtype=np.float64)
-    for fold in range(FOLDS):
-        held = order[fold::FOLDS]
-        kept = np.setdiff1d(order, held)
-        weights, intercepts = fit(x[kept], y[kept], c)
+    for writer in sorted(set(writers)):
+        held = groups == writer
+        weights, intercepts = fit(x[~held], y[~held], c)
         probs[held] = probabilities(x[held], weights, intercepts)
     return probs
 
@@ -127,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         [[1 if r.get("expected") == "replace" and r.get("rule") == k else 0 for k in labels] for r in rows],
         dtype=np.int8,
     )
-    oof = out_of_fold(x, y, C)
+    oof = out_of_writer(x, y, [writer_of(r) for r in rows], C)
     thresholds: dict[str, float] = {}
     metrics: dict[str, float] = {}
     for j, label in enumerate(labels):
@@ -144,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             if score > best[0] + 1e-9:
                 best = (score, float(t))
-        thresholds[label], metrics[f"cv_f{BETA}_{label}"] = best[1], round(best[0], 4)
+        thresholds[label], metrics[f"out_of_writer_f{BETA}_{label}"] = best[1], round(best[0], 4)
     weights, intercepts = fit(x, y, C)
     artifact = {
         "id": "output-classifier",
@@ -167,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(artifact, indent=1) + "\n", encoding="utf-8")
     print(f"wrote {args.out}; thresholds: " + ", ".join(f"{k}={v}" for k, v in thresholds.items()))
-    print("cv: " + ", ".join(f"{k}={v}" for k, v in metrics.items()))
+    print("out of writer: " + ", ".join(f"{k}={v}" for k, v in metrics.items()))
     return 0
 
 
