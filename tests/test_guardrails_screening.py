@@ -41,6 +41,8 @@ FLAGGED: list[tuple[str, str | None, str, L, SignalName | None]] = [
         S.SUICIDE_RISK,
     ),
     ("I've said my goodbyes.", None, "patient", L.EMERGENCY, S.SUICIDE_RISK),
+    ("I don't want to wake up tomorrow", None, "patient", L.CLINICIAN, S.SUICIDE_RISK),
+    ("I'm going to kill him tonight, I have the knife ready", None, "patient", L.EMERGENCY, S.HARM_TO_OTHERS),
     ("I just cut my arm and it won't stop bleeding", None, "patient", L.EMERGENCY, S.SELF_HARM),
     ("I can't breathe", "peak", "patient", L.EMERGENCY, S.MEDICAL_EMERGENCY),
     ("he won't wake up", "peak", "companion", L.EMERGENCY, S.MEDICAL_EMERGENCY),
@@ -97,6 +99,18 @@ BENIGN: list[tuple[str, str | None, str, SignalName | None]] = [
     ("Bought a rope for the climbing wall class my therapist suggested.", None, "patient", S.SUICIDE_RISK),
     ("Made a will finally, because we just had our second baby.", None, "patient", S.SUICIDE_RISK),
     ("Pills are lined up in the weekly organiser, Sunday to Saturday.", None, "patient", S.SUICIDE_RISK),
+    (
+        "I don't want to wake up early tomorrow, can I sleep in after the session?",
+        None,
+        "patient",
+        S.SUICIDE_RISK,
+    ),
+    (
+        "If my landlord raises the rent again I'll kill him, lol. Not literally.",
+        None,
+        "patient",
+        S.HARM_TO_OTHERS,
+    ),
 ]
 
 

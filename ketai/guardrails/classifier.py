@@ -1,16 +1,15 @@
-"""Layer 2: a small neural head over sentence embeddings, blended with a kNN vote and n-gram models (runtime:
-numpy only).
+"""Layer 2: a small neural head over sentence embeddings, blended with a kNN vote and n-gram models (runtime: numpy
+only).
 
-The artifact ``guardrails/classifier/signal_classifier.json`` is written by
-``python -m ketai.guardrails.train`` (scikit-learn, fixed seed) and holds per-signal thresholds chosen on
-out-of-author scores, the sha256 of the training data and of every file beside it (the head's weights in
-``signal_head.npz``, the kNN bank, the n-gram models) and the training date. The head is one hidden layer
-(ReLU) with a sigmoid per label: out of author it found 0.74 of suicide-risk messages at a 2% false-alarm
-budget inside the blend, against 0.68 for the one-vs-rest logistic regression it replaced. Features are
-the embedding of the screened text (normalised, idioms replaced) plus one-hot phase and role, so the
-model can learn that the same words mean different things at peak. An extra label, ``level_emergency``,
-says whether the message needs the emergency level; it only raises signals already found.
-"""
+The artifact ``guardrails/classifier/signal_classifier.json`` is written by ``python -m ketai.guardrails.train``
+(scikit-learn, fixed seed) and holds per-signal thresholds chosen on out-of-author scores, the sha256 of the
+training data and of every file beside it (the head's weights in ``signal_head.npz``, the kNN bank, the n-gram
+models) and the training date. The head is an average of five small networks (one hidden ReLU layer, a sigmoid per
+label, different seeds): out of author a single such network found 0.74 of suicide-risk messages at a 2% false-
+alarm budget inside the blend, against 0.68 for the one-vs-rest logistic regression it replaced. Features are the
+embedding of the screened text (normalised, idioms replaced) plus one-hot phase and role, so the model can learn
+that the same words mean different things at peak. An extra label, ``level_emergency``, says whether the message
+needs the emergency level; it only raises signals already found."""
 
 from __future__ import annotations
 
@@ -108,17 +107,18 @@ class ClassifierArtifact(LinearHeadArtifact):
 
 @dataclass(frozen=True)
 class NeuralHead:
-    """One hidden ReLU layer, then a sigmoid per label (the weights of scikit-learn's MLPClassifier)."""
+    """Small networks (one hidden ReLU layer, then a sigmoid per label: scikit-learn's MLPClassifier weights),
+    trained from different seeds; their probabilities are averaged. Arrays carry the network index first."""
 
-    w1: FloatArray
-    b1: FloatArray
-    w2: FloatArray
-    b2: FloatArray
+    w1: FloatArray  # (networks, features, hidden)
+    b1: FloatArray  # (networks, hidden)
+    w2: FloatArray  # (networks, hidden, labels)
+    b2: FloatArray  # (networks, labels)
 
     def probabilities(self, features: FloatArray) -> FloatArray:
-        hidden = np.maximum(features @ self.w1 + self.b1, 0.0)
-        logits = hidden @ self.w2 + self.b2
-        probs: FloatArray = (1.0 / (1.0 + np.exp(-logits))).astype(np.float32)
+        hidden = np.maximum(np.einsum("qf,nfh->nqh", features, self.w1) + self.b1[:, None, :], 0.0)
+        logits = np.einsum("nqh,nhl->nql", hidden, self.w2) + self.b2[:, None, :]
+        probs: FloatArray = (1.0 / (1.0 + np.exp(-logits))).mean(axis=0).astype(np.float32)
         return probs
 
     def save(self, path: Path) -> None:
@@ -129,8 +129,13 @@ class NeuralHead:
     def load(cls, path: Path, width: int, labels: int) -> NeuralHead:
         with np.load(path) as data:
             head = cls(*(data[k].astype(np.float32) for k in ("w1", "b1", "w2", "b2")))
-        hidden = head.w1.shape[1]
-        if head.w1.shape[0] != width or head.b1.shape != (hidden,) or head.w2.shape != (hidden, labels):
+        networks, _, hidden = head.w1.shape
+        if (
+            head.w1.shape[1] != width
+            or head.b1.shape != (networks, hidden)
+            or head.w2.shape != (networks, hidden, labels)
+            or head.b2.shape != (networks, labels)
+        ):
             raise ContentError(f"{path}: neural head does not match the classifier artifact; retrain")
         return head
 

@@ -6,19 +6,20 @@ come from every labelled single message we wrote (``train.jsonl``, ``dev.jsonl``
 of the memory controls. Test files are never read.
 
 Thresholds are chosen on **out-of-author** scores: the authors are dealt into ``OOA_FOLDS`` groups and each
-group's messages are scored by models fitted without that group, so every threshold is set on phrasing the
-models have never seen - the situation at a clinic. (Thresholds chosen on a dev split written by the same
-authors as train were far too confident: on a new author's messages suicide recall fell from ~0.95 to ~0.7.)
-The embedding head is a one-hidden-layer network (``HIDDEN_UNITS``): in the same out-of-author setting, inside
-the runtime blend, it found 0.74 of suicide-risk messages at a 2% benign budget against 0.68 for the logistic
-regression it replaced (self-harm and medical emergency unchanged at ~0.96); the kNN and n-gram weights come
-from the leave-one-author-out comparison of linear heads (``python -m ketai.guardrails.train_loao``).
+group's messages are scored by models fitted without that group, so every threshold is set on phrasing the models
+have never seen - the situation at a clinic. (Thresholds chosen on a dev split written by the same authors as
+train were far too confident: on a new author's messages suicide recall fell from ~0.95 to ~0.7.) The embedding
+head averages ``HEAD_NETWORKS`` one-hidden-layer networks (``HIDDEN_UNITS``): in the same out-of-author setting,
+inside the runtime blend, a single such network found 0.74 of suicide-risk messages at a 2% benign budget against
+0.68 for the logistic regression it replaced (self-harm and medical emergency unchanged at ~0.96); the kNN and
+n-gram weights come from the leave-one-author-out comparison of linear heads (``python -m
+ketai.guardrails.train_loao``).
 
-Crisis signals (suicide risk, self-harm, medical emergency) get a recall-first threshold: the highest one at
-which the classifier alone (where runtime lets it speak) finds ``RECALL_TARGET`` of the out-of-author
-positives, provided it escalates at most ``BENIGN_BUDGET`` of the benign messages; the other labels maximise
-F1. Scored without the rules on purpose: the rules were written while reading our data, so a combined score
-would switch the classifier off exactly where it is the safety net.
+Crisis signals (suicide risk, self-harm, medical emergency) get a recall-first threshold: the highest one at which
+the classifier alone (where runtime lets it speak) finds ``RECALL_TARGET`` of the out-of-author positives, provided
+it escalates at most ``BENIGN_BUDGET`` of the benign messages; the other labels maximise F1. Scored without the
+rules on purpose: the rules were written while reading our data, so a combined score would switch the classifier
+off exactly where it is the safety net.
 
 scikit-learn is only needed here (a dev dependency); the runtime uses numpy with the exported weights.
 """
@@ -71,6 +72,7 @@ KNN_K = 10
 KNN_BANK_NAME = "signal_knn.npz"
 HEAD_NAME = "signal_head.npz"
 HIDDEN_UNITS = 256
+HEAD_NETWORKS = 5
 HEAD_ALPHA = 1e-3
 OOA_FOLDS = 8
 """Out-of-author folds: authors dealt (seeded shuffle) into this many groups. Whole groups held out at once are a
@@ -160,20 +162,25 @@ def probabilities(
 
 
 def fit_head(x: npt.NDArray[np.float32], y: npt.NDArray[np.int8]) -> NeuralHead:
-    """One multi-label network for every label (shared hidden layer), early-stopped on a held-back tenth."""
+    """``HEAD_NETWORKS`` multi-label networks (shared hidden layer), each early-stopped on a held-back tenth,
+    from different seeds; averaging them steadies a head that one seed would leave noticeably noisy."""
     from sklearn.neural_network import MLPClassifier
 
-    model = MLPClassifier(
-        hidden_layer_sizes=(HIDDEN_UNITS,),
-        alpha=HEAD_ALPHA,
-        early_stopping=True,
-        random_state=SEED,
-        max_iter=300,
-    )
-    model.fit(x, y)
-    w1, w2 = (np.asarray(w, dtype=np.float32) for w in model.coefs_)
-    b1, b2 = (np.asarray(b, dtype=np.float32) for b in model.intercepts_)
-    return NeuralHead(w1, b1, w2, b2)
+    parts: list[tuple[npt.NDArray[np.float32], ...]] = []
+    for k in range(HEAD_NETWORKS):
+        model = MLPClassifier(
+            hidden_layer_sizes=(HIDDEN_UNITS,),
+            alpha=HEAD_ALPHA,
+            early_stopping=True,
+            random_state=SEED + k,
+            max_iter=300,
+        )
+        model.fit(x, y)
+        w1, w2 = (np.asarray(w, dtype=np.float32) for w in model.coefs_)
+        b1, b2 = (np.asarray(b, dtype=np.float32) for b in model.intercepts_)
+        parts.append((w1, b1, w2, b2))
+    w1s, b1s, w2s, b2s = (np.stack([p[i] for p in parts]) for i in range(4))
+    return NeuralHead(w1s, b1s, w2s, b2s)
 
 
 def author_folds(authors: npt.NDArray[np.str_]) -> list[set[str]]:
