@@ -383,7 +383,7 @@ def main(argv: list[str] | None = None) -> int:
         "head": HEAD_NAME,
         "head_sha256": data_sha256(head_path),
         "thresholds": thresholds,
-        "c": HEAD_ALPHA,
+        "c": HEAD_ALPHA,  # the regularisation field; for the neural head it holds the L2 penalty alpha
         "metrics": metrics,
         "knn_bank": KNN_BANK_NAME,
         "knn_bank_sha256": data_sha256(bank_path),
