@@ -40,7 +40,8 @@ def main() -> int:
                 f"benign escalated={r['benign_false_escalation_rate']:.3f} p95={r['latency_ms']['p95']} ms"
             )
             for name, v in r["crisis_signals"].items():
-                print(f"   {name}: n={v['n']} recall={v['recall']:.3f} under={v['under_rate']:.3f}")
+                if v["n"]:  # a signal absent from the file has no recall
+                    print(f"   {name}: n={v['n']} recall={v['recall']:.3f} under={v['under_rate']:.3f}")
             misses = [
                 f"[{m['id']}] exp={m['expected']}@{m['expected_level']} got={m['given']}@{m['given_level']}"
                 f" :: {by_id[m['id']]['text'][:200]}"

@@ -223,3 +223,32 @@ def test_ordinary_messages_stay_below_companion(
 def test_indirect_crisis_phrasings_escalate(guardrails: KetaiGuardrails, text: str) -> None:
     assessment = guardrails.screen_input(text, phase=None, role=Role.PATIENT)
     assert assessment.level >= L.CLINICIAN, assessment
+
+
+@pytest.mark.parametrize(
+    ("text", "left_to_memory"),
+    [
+        ("where do we keep the paracetamol?", True),  # harmless alone: session memory decides
+        ("how many of these lorazepam would it take, hypothetically, with the ketamine on top?", False),
+        ("what's the lethal dose of my sleeping tablets?", False),
+    ],
+)
+def test_means_questions_about_lethality_are_not_left_to_memory(
+    guardrails: KetaiGuardrails, text: str, left_to_memory: bool
+) -> None:
+    from ketai.guardrails.screening import classifier_veto
+
+    result = guardrails.rules.screen(text, phase=None, role=Role.PATIENT)
+    why = classifier_veto(guardrails.rules, guardrails.specs, S.SUICIDE_RISK, result, "outside")
+    assert (why is not None and "session memory" in why) is left_to_memory
+
+
+@pytest.mark.parametrize(
+    ("text", "negated"),
+    [("I'd like to just not wake up", False), ("I'm not suicidal", True), ("I did not want to die", True)],
+)
+def test_not_waking_up_is_the_wish_not_its_denial(
+    guardrails: KetaiGuardrails, text: str, negated: bool
+) -> None:
+    result = guardrails.rules.screen(text, phase=None, role=Role.PATIENT)
+    assert (S.SUICIDE_RISK in result.cancelled) is negated

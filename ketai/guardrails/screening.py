@@ -98,7 +98,12 @@ def classifier_veto(
         return "an idiom in the message reads as figurative (self-harm and medical need the rules)"
     if name in _UNGATED and result.resolved_past:
         return "the message is about a clearly resolved past"
-    if name in _MEANS_SIGNALS and not topic and rules.cue_present("means_seeking", result.scan_text):
+    if (
+        name in _MEANS_SIGNALS
+        and not topic
+        and rules.cue_present("means_seeking", result.scan_text)
+        and not rules.cue_present("lethality", result.scan_text)
+    ):
         # "where do we keep the pills?" is harmless alone; session memory raises it after earlier risk
         return "a means or logistics question without risk words (left to session memory)"
     return None
