@@ -83,25 +83,18 @@ class ClassifierArtifact(LinearHeadArtifact):
     """File next to this artifact (npz) with the word/character n-gram crisis models (``lexical.py``)."""
     lexical_sha256: str | None = None
     lexical_weight: float = Field(default=0.0, ge=0.0, le=1.0)
-    head: str | None = None
-    """File next to this artifact (npz: ``w1``, ``b1``, ``w2``, ``b2``) with the neural head; when set,
-    ``weights``/``intercepts`` are empty."""
-    head_sha256: str | None = None
+    head: str
+    """File next to this artifact (npz: ``w1``, ``b1``, ``w2``, ``b2``) with the neural head; the inherited
+    ``weights``/``intercepts`` of a linear head stay empty."""
+    head_sha256: str
     suicide_emergency_threshold: float | None = None
     """Lower ``level_emergency`` bar for a message already flagged for suicide risk (plan, intent, means and
     goodbyes are often worded indirectly; chosen out of author in ``train.py``)."""
 
     @model_validator(mode="after")
-    def _shapes(self) -> ClassifierArtifact:
-        width = DIMENSIONS + len(self.phase_keys) + len(self.role_keys)
-        if self.head is not None:
-            if self.weights or self.intercepts or not self.head_sha256:
-                raise ValueError("a neural head needs head_sha256 and no linear weights")
-            return self
-        if len(self.weights) != len(self.labels) or len(self.intercepts) != len(self.labels):
-            raise ValueError("weights/intercepts must have one row per label")
-        if any(len(row) != width for row in self.weights):
-            raise ValueError(f"each weight row must have {width} values")
+    def _no_linear_weights(self) -> ClassifierArtifact:
+        if self.weights or self.intercepts:
+            raise ValueError("the signal classifier's weights live in its neural head file; retrain")
         return self
 
 
@@ -144,6 +137,14 @@ def data_sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def verified_file(folder: Path, name: str, digest: str | None, what: str) -> Path:
+    """A file written beside an artifact, refused unless its sha256 is the one recorded at training time."""
+    path = folder / name
+    if not path.exists() or data_sha256(path) != digest:
+        raise ContentError(f"{path}: {what} missing or changed since training; retrain")
+    return path
+
+
 def context_features(phase: Phase | None, role: Role | str) -> FloatArray:
     key = phase_key(phase)
     role_value = role.value if isinstance(role, Role) else role
@@ -153,7 +154,7 @@ def context_features(phase: Phase | None, role: Role | str) -> FloatArray:
 
 
 class SignalClassifier:
-    def __init__(self, artifact: ClassifierArtifact, embedder: BundledEmbedder) -> None:
+    def __init__(self, artifact: ClassifierArtifact, embedder: BundledEmbedder, head: NeuralHead) -> None:
         if artifact.embedding_model != MODEL_ID:
             raise ContentError(
                 f"classifier was trained on {artifact.embedding_model}, runtime has {MODEL_ID}"
@@ -163,9 +164,7 @@ class SignalClassifier:
         self.artifact = artifact
         self.embedder = embedder
         self.labels = list(artifact.labels)
-        self.weights = np.array(artifact.weights, dtype=np.float32).T  # (features, labels); empty with a head
-        self.intercepts = np.array(artifact.intercepts, dtype=np.float32)
-        self.head: NeuralHead | None = None
+        self.head = head
         self.thresholds = np.array(
             [artifact.thresholds.get(label, 1.01) for label in self.labels], dtype=np.float32
         )
@@ -186,25 +185,17 @@ class SignalClassifier:
             first = exc.errors()[0]
             field = ".".join(str(p) for p in first["loc"])
             raise ContentError(f"{path}: field {field}: {first['msg']}") from exc
-        classifier = cls(artifact, embedder)
-        if artifact.head is not None:
-            head_path = path.parent / artifact.head
-            if not head_path.exists() or data_sha256(head_path) != artifact.head_sha256:
-                raise ContentError(f"{head_path}: neural head missing or changed since training; retrain")
-            width = DIMENSIONS + len(artifact.phase_keys) + len(artifact.role_keys)
-            classifier.head = NeuralHead.load(head_path, width, len(artifact.labels))
+        width = DIMENSIONS + len(artifact.phase_keys) + len(artifact.role_keys)
+        head_path = verified_file(path.parent, artifact.head, artifact.head_sha256, "neural head")
+        classifier = cls(artifact, embedder, NeuralHead.load(head_path, width, len(artifact.labels)))
         if artifact.knn_bank and artifact.knn_labels and artifact.knn_weight > 0:
-            bank_path = path.parent / artifact.knn_bank
-            if not bank_path.exists() or data_sha256(bank_path) != artifact.knn_bank_sha256:
-                raise ContentError(f"{bank_path}: kNN bank missing or changed since training; retrain")
+            bank_path = verified_file(path.parent, artifact.knn_bank, artifact.knn_bank_sha256, "kNN bank")
             with np.load(bank_path) as bank:
                 classifier.use_knn(bank["embeddings"].astype(np.float32), bank["labels"].astype(np.int8))
         if artifact.lexical_model and artifact.lexical_weight > 0:
-            lexical_path = path.parent / artifact.lexical_model
-            if not lexical_path.exists() or data_sha256(lexical_path) != artifact.lexical_sha256:
-                raise ContentError(
-                    f"{lexical_path}: lexical model missing or changed since training; retrain"
-                )
+            lexical_path = verified_file(
+                path.parent, artifact.lexical_model, artifact.lexical_sha256, "lexical model"
+            )
             classifier.use_lexical(LexicalModel.load(lexical_path))
         return classifier
 
@@ -230,11 +221,7 @@ class SignalClassifier:
 
     def _head(self, embeddings: FloatArray, contexts: list[FloatArray]) -> FloatArray:
         features = np.hstack([embeddings, np.vstack(contexts)]).astype(np.float32)
-        if self.head is not None:
-            return self.head.probabilities(features)
-        logits = features @ self.weights + self.intercepts
-        probs: FloatArray = (1.0 / (1.0 + np.exp(-logits))).astype(np.float32)
-        return probs
+        return self.head.probabilities(features)
 
     def scores(self, texts: list[str], contexts: list[FloatArray]) -> FloatArray:
         """Probabilities, with the kNN vote blended in for the kNN labels (what thresholds apply to)."""

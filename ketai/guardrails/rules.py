@@ -74,7 +74,8 @@ class RuleResult:
     expected_effect: bool = False
     """A match was dropped as an effect expected in this phase (e.g. peak dissociation)."""
     idiom: bool = False
-    """An idiom was read as figurative ("scratch my skin off"): classifier-only crisis signals need more."""
+    """An idiom was read as figurative ("scratch my skin off"): the classifier alone may not add self-harm or a
+    medical emergency (``screening.classifier_veto``)."""
     resolved_past: bool = False
     """The message as a whole talks about a clearly resolved past."""
 

@@ -198,8 +198,7 @@ class KetaiGuardrails:
             if name in found:
                 continue
             why = classifier_veto(self.rules, self.specs, name, result, key)
-            threshold = self.classifier.threshold(label)
-            bar = short_answer_bar(name, threshold, result.screened_text)
+            bar = short_answer_bar(name, self.classifier.threshold(label), result.screened_text)
             if why is None and bar is not None and probability < bar:
                 why = f"very short message needs p >= {bar:.2f}"
             if why:

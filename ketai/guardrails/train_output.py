@@ -1,10 +1,9 @@
 """Train the output-policy classifier: ``python -m ketai.guardrails.train_output``.
 
-Reads only ``evals/guardrails/outputs_train.jsonl``. Reproducible (fixed seed, liblinear). Thresholds
-come from out-of-writer probabilities (each drafted-reply writer scored by a model fitted without them),
-maximising F-beta
-(beta 1.5: an unsafe draft that slips through is worse than a safe one replaced by clinician text), never
-below a floor; the final weights are fitted on all rows. Test files are never read.
+Reads only ``evals/guardrails/outputs_train.jsonl``. Reproducible (fixed seed, liblinear). Thresholds come from
+out-of-writer probabilities (each drafted-reply writer scored by a model fitted without them), maximising F-beta
+(beta 1.5: an unsafe draft that slips through is worse than a safe one replaced by clinician text), never below a
+floor; the final weights are fitted on all rows. Test files are never read.
 """
 
 from __future__ import annotations
