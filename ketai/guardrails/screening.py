@@ -98,6 +98,8 @@ def classifier_veto(
         return "an idiom in the message reads as figurative (self-harm and medical need the rules)"
     if name in _UNGATED and result.resolved_past:
         return "the message is about a clearly resolved past"
+    if result.conversation_question:
+        return "the message only asks about the conversation (e.g. what the question means)"
     if (
         name in _MEANS_SIGNALS
         and not topic

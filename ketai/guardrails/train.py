@@ -8,12 +8,14 @@ of the memory controls. Test files are never read.
 Thresholds are chosen on **out-of-author** scores: the authors are dealt into ``OOA_FOLDS`` groups and each
 group's messages are scored by models fitted without that group, so every threshold is set on phrasing the models
 have never seen - the situation at a clinic. (Thresholds chosen on a dev split written by the same authors as
-train were far too confident: on a new author's messages suicide recall fell from ~0.95 to ~0.7.) The embedding
-head averages ``HEAD_NETWORKS`` one-hidden-layer networks (``HIDDEN_UNITS``): in the same out-of-author setting,
-inside the runtime blend, a single such network found 0.74 of suicide-risk messages at a 2% benign budget against
-0.68 for the logistic regression it replaced (self-harm and medical emergency unchanged at ~0.96); the kNN and
-n-gram weights come from the leave-one-author-out comparison of linear heads (``python -m
-ketai.guardrails.train_loao``).
+train were far too confident: on a new author's messages suicide recall fell from ~0.95 to ~0.7.)
+
+The embedding part is MiniLM's last two layers fine-tuned together with a one-hidden-layer head
+(``train_tuned.py``, torch, ``EPOCHS`` passes). With a quarter of the authors held out, at a 3% benign budget, the
+head alone found 0.79 of suicide-risk messages against 0.55 for the five averaged networks over the frozen
+sentence vector it replaced (self-harm at 1%: 0.94 vs 0.82; medical emergency at 1%: 0.95 vs 0.88; emergency level
+at 2%: 0.83 vs 0.58), and inside the runtime blend 0.82 against 0.79. The n-gram models then add less, so they
+now carry half of the crisis scores instead of two thirds (best of 1/3, 1/2, 2/3 on the same split).
 
 Crisis signals (suicide risk, self-harm, medical emergency) get a recall-first threshold: the highest one at which
 the classifier alone (where runtime lets it speak) finds ``RECALL_TARGET`` of the out-of-author positives, provided
@@ -21,7 +23,8 @@ it escalates at most ``BENIGN_BUDGET`` of the benign messages; the other labels 
 rules on purpose: the rules were written while reading our data, so a combined score would switch the classifier
 off exactly where it is the safety net.
 
-scikit-learn is only needed here (a dev dependency); the runtime uses numpy with the exported weights.
+torch (the ``train`` extra) and scikit-learn are only needed here; the runtime uses numpy with the exported
+weights, and training checks that the numpy forward pass reproduces torch's.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -37,13 +41,14 @@ import numpy as np
 import numpy.typing as npt
 
 from ketai.content.paths import content_dir
-from ketai.embeddings import DIMENSIONS, MODEL_ID
+from ketai.embeddings import MODEL_ID, shared_embedder
 from ketai.guardrails.classifier import (
     ARTIFACT_NAME,
     EMERGENCY_LABEL,
     PHASE_KEYS,
     ROLE_KEYS,
     NeuralHead,
+    context_features,
     data_sha256,
     knn_vote,
 )
@@ -52,7 +57,6 @@ from ketai.guardrails.loader import load_content
 from ketai.guardrails.rules import RuleEngine
 from ketai.guardrails.train_data import (
     MEMORY_TRAIN,
-    featurise,
     labels_matrix,
     lexicon_rows,
     memory_control_rows,
@@ -62,7 +66,17 @@ from ketai.guardrails.train_data import (
     split_files,
 )
 from ketai.guardrails.train_lexical import fit_lexical
-from ketai.models import SignalName
+from ketai.guardrails.train_tuned import (
+    EPOCHS,
+    HIDDEN_UNITS,
+    WEIGHT_DECAY,
+    States,
+    cache_states,
+    fit_tuned,
+    tuned_features,
+)
+from ketai.guardrails.tuned_layers import TunedLayers
+from ketai.models import Phase, Role, SignalName
 
 __all__ = ["f_beta", "fit", "probabilities", "read_rows"]
 
@@ -71,17 +85,16 @@ KNN_WEIGHT = 0.3
 KNN_K = 10
 KNN_BANK_NAME = "signal_knn.npz"
 HEAD_NAME = "signal_head.npz"
-HIDDEN_UNITS = 256
-HEAD_NETWORKS = 5
-HEAD_ALPHA = 1e-3
-OOA_FOLDS = 8
+TUNED_NAME = "signal_layers.npz"
+OOA_FOLDS = 4
 """Out-of-author folds: authors dealt (seeded shuffle) into this many groups. Whole groups held out at once are a
-little harsher than leaving one author out, and eight fits instead of thirty keep training to a few minutes.
-The 0.3 kNN vote was chosen by leave-one-author-out (train_loao.py, linear heads): best worst-author and mean
-crisis recall at a similar benign escalation rate; with the neural head it still sits near the best blend."""
-LEXICAL_WEIGHT = 2.0 / 3.0
-"""Crisis labels and ``level_emergency``: embedding head (with kNN) 1/3, word n-grams 1/3, character n-grams
-1/3 (leave-one-author-out: the three-way mean beat each model alone and the embedding + character pair)."""
+little harsher than leaving one author out; four fine-tunings (plus the final one) keep training near 40 minutes
+on two cores. The 0.3 kNN vote was chosen by leave-one-author-out (train_loao.py, linear heads); with the tuned
+layers it changes little either way (0.82 with or without it, on the held-out quarter above)."""
+LEXICAL_WEIGHT = 0.5
+"""Crisis labels and ``level_emergency``: tuned head (with kNN) 1/2, word and character n-grams 1/4 each. With
+the frozen head the n-grams carried 2/3 (leave-one-author-out, ``train_loao.py``); the tuned head is as strong
+as the pair, and 1/2 was the best of 1/3, 1/2, 2/3 for suicide risk and the emergency level."""
 THRESHOLD_GRID = tuple(round(x, 3) for x in np.arange(0.10, 0.951, 0.025))
 THRESHOLD_FLOOR = 0.40
 CRISIS_FLOOR = 0.15
@@ -159,28 +172,6 @@ def probabilities(
     logits = x @ np.array(weights, dtype=np.float64).T + np.array(intercepts)
     result: npt.NDArray[np.float64] = 1.0 / (1.0 + np.exp(-logits))
     return result
-
-
-def fit_head(x: npt.NDArray[np.float32], y: npt.NDArray[np.int8]) -> NeuralHead:
-    """``HEAD_NETWORKS`` multi-label networks (shared hidden layer), each early-stopped on a held-back tenth,
-    from different seeds; averaging them steadies a head that one seed would leave noticeably noisy."""
-    from sklearn.neural_network import MLPClassifier
-
-    parts: list[tuple[npt.NDArray[np.float32], ...]] = []
-    for k in range(HEAD_NETWORKS):
-        model = MLPClassifier(
-            hidden_layer_sizes=(HIDDEN_UNITS,),
-            alpha=HEAD_ALPHA,
-            early_stopping=True,
-            random_state=SEED + k,
-            max_iter=300,
-        )
-        model.fit(x, y)
-        w1, w2 = (np.asarray(w, dtype=np.float32) for w in model.coefs_)
-        b1, b2 = (np.asarray(b, dtype=np.float32) for b in model.intercepts_)
-        parts.append((w1, b1, w2, b2))
-    w1s, b1s, w2s, b2s = (np.stack([p[i] for p in parts]) for i in range(4))
-    return NeuralHead(w1s, b1s, w2s, b2s)
 
 
 def author_folds(authors: npt.NDArray[np.str_]) -> list[set[str]]:
@@ -302,31 +293,75 @@ UNHELD = frozenset({"lexicon"})
 
 
 def out_of_author_scores(
-    x: npt.NDArray[np.float32],
-    y: npt.NDArray[np.int8],
-    texts: list[str],
-    authors: npt.NDArray[np.str_],
-    crisis_columns: list[int],
-    lexical_columns: list[int],
+    data: TrainingData, crisis_columns: list[int], lexical_columns: list[int]
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
-    """Scores of every authored row from models (neural head, kNN bank, n-gram models) fitted without its
-    author's fold - exactly the runtime blend; and which rows were held out (lexicon rows never are)."""
+    """Scores of every authored row from models (tuned layers + head, kNN bank, n-gram models) fitted without its
+    author's fold, through the runtime's own numpy math and blend; and which rows were held out (lexicon rows
+    never are)."""
+    y, authors = data.y, data.authors
     scores = np.zeros(y.shape, dtype=np.float64)
     held = np.array([a not in UNHELD for a in authors])
-    for fold in author_folds(authors):
+    for number, fold in enumerate(author_folds(authors), start=1):
         out = np.isin(authors, sorted(fold))
-        p = fit_head(x[~out], y[~out]).probabilities(x[out]).astype(np.float64)
-        vote = knn_vote(x[~out][:, :DIMENSIONS], y[~out][:, crisis_columns], x[out][:, :DIMENSIONS], KNN_K)
+        inside, outside = np.flatnonzero(~out).tolist(), np.flatnonzero(out).tolist()
+        tuned, head = fit_tuned(data.states, data.context, y, inside, SEED + number)
+        p = head.probabilities(tuned_features(tuned, data.states, data.context, outside)).astype(np.float64)
+        base = data.embeddings
+        vote = knn_vote(base[~out], y[~out][:, crisis_columns], base[out], KNN_K)
         p[:, crisis_columns] = (1 - KNN_WEIGHT) * p[:, crisis_columns] + KNN_WEIGHT * vote
         lexical = fit_lexical(
-            [t for t, o in zip(texts, out, strict=True) if not o],
+            [t for t, o in zip(data.texts, out, strict=True) if not o],
             y[~out][:, lexical_columns],
             [str(i) for i in lexical_columns],
         )
-        lex = lexical.matrix([t for t, o in zip(texts, out, strict=True) if o])
+        lex = lexical.matrix([t for t, o in zip(data.texts, out, strict=True) if o])
         p[:, lexical_columns] = (1 - LEXICAL_WEIGHT) * p[:, lexical_columns] + LEXICAL_WEIGHT * lex
         scores[out] = p
+        print(f"out-of-author fold {number}/{OOA_FOLDS}: {int(out.sum())} rows scored", flush=True)
     return scores, held
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    rows: list[dict[str, Any]]
+    texts: list[str]
+    """As screened (normalised, idioms replaced): what the runtime classifier reads."""
+    embeddings: npt.NDArray[np.float32]
+    """The bundled model's sentence vectors (kNN bank)."""
+    states: States
+    context: npt.NDArray[np.float32]
+    y: npt.NDArray[np.int8]
+    authors: npt.NDArray[np.str_]
+
+
+def training_data(rows: list[dict[str, Any]], engine: RuleEngine, labels: list[str]) -> TrainingData:
+    texts = [engine.prepare(r["text"])[0] for r in rows]
+    embeddings, states = cache_states(texts, shared_embedder())
+    context = np.vstack(
+        [
+            context_features(Phase(r["phase"]) if r.get("phase") else None, r.get("role", "patient"))
+            for r in rows
+        ]
+    ).astype(np.float32)
+    authors = np.array([r["_author"] for r in rows])
+    return TrainingData(rows, texts, embeddings, states, context, labels_matrix(rows, labels), authors)
+
+
+REFERENCE_TEXTS = (
+    "I have written letters to everyone and I know how I will do it tonight",
+    "this traffic is killing me, I am dying to get home",
+    "my lips are blue and he is not waking up",
+)
+"""Scored at training time and stored in the artifact: the tests check that the runtime gives the same numbers."""
+
+
+def reference_scores(tuned: TunedLayers, head: NeuralHead) -> list[list[float]]:
+    """The head's probabilities for ``REFERENCE_TEXTS`` as written (patient, no phase)."""
+    texts = list(REFERENCE_TEXTS)
+    states = shared_embedder().states(texts)
+    context = np.vstack([context_features(None, Role.PATIENT) for _ in texts])
+    features = np.hstack([tuned.embed(states.hidden, states.mask), context]).astype(np.float32)
+    return [[round(float(v), 6) for v in row] for row in head.probabilities(features)]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -339,15 +374,14 @@ def main(argv: list[str] | None = None) -> int:
     labels = [name.value for name in SignalName] + [EMERGENCY_LABEL]
     authored = read_split(args.data, "train") + read_split(args.data, "dev")
     rows = authored + memory_control_rows(args.data) + lexicon_rows(content)
-    x, y = featurise(rows, engine), labels_matrix(rows, labels)
-    texts = [engine.prepare(r["text"])[0] for r in rows]
+    data = training_data(rows, engine, labels)
+    y, texts = data.y, data.texts
     _, allowed, _ = rule_matrices(rows, engine, labels)
     knn_labels = sorted(CRISIS_LABELS)
     columns = [labels.index(label) for label in knn_labels]
-    authors = np.array([r["_author"] for r in rows])
     lexical_labels = [*knn_labels, EMERGENCY_LABEL]
     lexical_columns = [labels.index(label) for label in lexical_labels]
-    oof, held = out_of_author_scores(x, y, texts, authors, columns, lexical_columns)
+    oof, held = out_of_author_scores(data, columns, lexical_columns)
     thresholds, metrics = choose_thresholds(
         oof[held], y[held], allowed[held], benign_vector(rows)[held], labels
     )
@@ -355,8 +389,12 @@ def main(argv: list[str] | None = None) -> int:
     metrics["suicide_emergency_overcall"] = round(overcall, 4)
     head_path = args.out.parent / HEAD_NAME
     head_path.parent.mkdir(parents=True, exist_ok=True)
-    fit_head(x, y).save(head_path)
-    bank, bank_labels = x[:, :DIMENSIONS].astype(np.float16), y[:, columns]
+    tuned, head = fit_tuned(data.states, data.context, y, list(range(len(rows))), SEED)
+    head.save(head_path)
+    tuned_path = args.out.parent / TUNED_NAME
+    tuned.save(tuned_path)
+    reference = reference_scores(TunedLayers.load(tuned_path), head)
+    bank, bank_labels = data.embeddings.astype(np.float16), y[:, columns]
     lexical_path = args.out.parent / LEXICAL_ARTIFACT_NAME
     lexical_path.parent.mkdir(parents=True, exist_ok=True)
     fit_lexical(texts, y[:, lexical_columns], lexical_labels).save(lexical_path)
@@ -382,8 +420,12 @@ def main(argv: list[str] | None = None) -> int:
         "intercepts": [],
         "head": HEAD_NAME,
         "head_sha256": data_sha256(head_path),
+        "tuned_layers": TUNED_NAME,
+        "tuned_layers_sha256": data_sha256(tuned_path),
+        "reference_texts": list(REFERENCE_TEXTS),
+        "reference_scores": reference,
         "thresholds": thresholds,
-        "c": HEAD_ALPHA,  # the regularisation field; for the neural head it holds the L2 penalty alpha
+        "c": WEIGHT_DECAY,  # the regularisation field; for the tuned model it holds AdamW's weight decay
         "metrics": metrics,
         "knn_bank": KNN_BANK_NAME,
         "knn_bank_sha256": data_sha256(bank_path),
@@ -399,7 +441,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.write_text(json.dumps(artifact, indent=1) + "\n", encoding="utf-8")
     print(f"trained on {len(rows)} rows ({', '.join(p.name for p in files)})")
     print(
-        f"wrote {args.out} (hidden={HIDDEN_UNITS}, alpha={HEAD_ALPHA}; thresholds: "
+        f"wrote {args.out} (epochs={EPOCHS}, hidden={HIDDEN_UNITS}; thresholds: "
         + ", ".join(f"{k}={v}" for k, v in thresholds.items())
     )
     print("out-of-author: " + ", ".join(f"{k}={v}" for k, v in metrics.items()))
