@@ -40,7 +40,7 @@ evals: $(STAMP)
 	$(BIN)/ketai eval retrieval
 	$(BIN)/ketai eval sessions
 
-# Retrain the guardrail classifiers from evals/guardrails (torch only here; ~40 min on 2 cores).
+# Retrain the guardrail classifiers from evals/guardrails (torch only here; about 50 min on 2 cores).
 train: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[dev,train]'
 	$(BIN)/python -m ketai.guardrails.train

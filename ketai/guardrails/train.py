@@ -88,9 +88,9 @@ HEAD_NAME = "signal_head.npz"
 TUNED_NAME = "signal_layers.npz"
 OOA_FOLDS = 4
 """Out-of-author folds: authors dealt (seeded shuffle) into this many groups. Whole groups held out at once are a
-little harsher than leaving one author out; four fine-tunings (plus the final one) keep training near 40 minutes
-on two cores. The 0.3 kNN vote was chosen by leave-one-author-out (train_loao.py, linear heads); with the tuned
-layers it changes little either way (0.82 with or without it, on the held-out quarter above)."""
+little harsher than leaving one author out; four fine-tunings (plus the final one) keep training to about 50
+minutes on two cores. The 0.3 kNN vote was chosen by leave-one-author-out (train_loao.py, linear heads); with the
+tuned layers it changes little either way (0.82 with or without it, on the held-out quarter above)."""
 LEXICAL_WEIGHT = 0.5
 """Crisis labels and ``level_emergency``: tuned head (with kNN) 1/2, word and character n-grams 1/4 each. With
 the frozen head the n-grams carried 2/3 (leave-one-author-out, ``train_loao.py``); the tuned head is as strong
