@@ -8,7 +8,7 @@ the training data and of every file beside it (the tuned layers in ``signal_laye
 training date. The bundled model's first four layers run once per message (shared with every other embedding);
 the last two are re-run with the classifier's own fine-tuned weights (``tuned_layers.py``), whose sentence vector
 feeds one hidden ReLU layer and a sigmoid per label. Out of author this found 0.79 of suicide-risk messages at a
-3% benign budget against 0.55 for networks over the frozen sentence vector (``train.py`` has the numbers).
+3% benign budget against 0.54 for networks over the frozen sentence vector (``train.py`` has the numbers).
 Features are the tuned vector of the screened text (normalised, idioms replaced) plus one-hot phase and role, so
 the model can learn that the same words mean different things at peak. An extra label, ``level_emergency``, says
 whether the message needs the emergency level; it only raises signals already found."""

@@ -12,10 +12,11 @@ train were far too confident: on a new author's messages suicide recall fell fro
 
 The embedding part is MiniLM's last two layers fine-tuned together with a one-hidden-layer head
 (``train_tuned.py``, torch, ``EPOCHS`` passes). With a quarter of the authors held out, at a 3% benign budget, the
-head alone found 0.79 of suicide-risk messages against 0.55 for the five averaged networks over the frozen
-sentence vector it replaced (self-harm at 1%: 0.94 vs 0.82; medical emergency at 1%: 0.95 vs 0.88; emergency level
-at 2%: 0.83 vs 0.58), and inside the runtime blend 0.82 against 0.79. The n-gram models then add less, so they
-now carry half of the crisis scores instead of two thirds (best of 1/3, 1/2, 2/3 on the same split).
+head alone found 0.79 of suicide-risk messages against 0.54 for the five averaged networks over the frozen
+sentence vector it replaced (self-harm at 1%: 0.92 vs 0.82; medical emergency at 1%: 0.96 vs 0.88; emergency level
+at 2%: 0.85 vs 0.59), and inside the runtime blend 0.84 against 0.78 for the previous design
+(``benchmarks/study_tuned_layers.py``). The n-gram models then add less, so they now carry half of the crisis
+scores instead of two thirds (best of 1/3, 1/2, 2/3 on the same split).
 
 Crisis signals (suicide risk, self-harm, medical emergency) get a recall-first threshold: the highest one at which
 the classifier alone (where runtime lets it speak) finds ``RECALL_TARGET`` of the out-of-author positives, provided
@@ -90,7 +91,7 @@ OOA_FOLDS = 4
 """Out-of-author folds: authors dealt (seeded shuffle) into this many groups. Whole groups held out at once are a
 little harsher than leaving one author out; four fine-tunings (plus the final one) keep training to about 50
 minutes on two cores. The 0.3 kNN vote was chosen by leave-one-author-out (train_loao.py, linear heads); with the
-tuned layers it changes little either way (0.82 with or without it, on the held-out quarter above)."""
+tuned layers it changes little either way (suicide 0.82 with or without it in a first run of the study)."""
 LEXICAL_WEIGHT = 0.5
 """Crisis labels and ``level_emergency``: tuned head (with kNN) 1/2, word and character n-grams 1/4 each. With
 the frozen head the n-grams carried 2/3 (leave-one-author-out, ``train_loao.py``); the tuned head is as strong
