@@ -21,6 +21,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -246,15 +247,10 @@ class SignalClassifier:
         embeddings = states.embeddings
         probs = self._head(states, contexts)
         if self.bank is not None and self.bank_labels is not None and self.knn_columns:
-            w = self.artifact.knn_weight
             vote = knn_vote(self.bank, self.bank_labels, embeddings, self.artifact.knn_k)
-            probs[:, self.knn_columns] = ((1 - w) * probs[:, self.knn_columns] + w * vote).astype(np.float32)
+            blend(probs, self.knn_columns, vote, self.artifact.knn_weight)
         if self.lexical is not None:
-            lw = self.artifact.lexical_weight
-            lexical = self.lexical.matrix(texts)
-            probs[:, self.lexical_columns] = (
-                (1 - lw) * probs[:, self.lexical_columns] + lw * lexical
-            ).astype(np.float32)
+            blend(probs, self.lexical_columns, self.lexical.matrix(texts), self.artifact.lexical_weight)
         return probs
 
     def predict(self, text: str, phase: Phase | None, role: Role) -> dict[str, float]:
@@ -274,6 +270,12 @@ class SignalClassifier:
             if p >= lower:
                 found[EMERGENCY_LABEL] = p
         return found
+
+
+def blend(probs: npt.NDArray[Any], columns: list[int], other: npt.NDArray[Any], weight: float) -> None:
+    """In place: ``columns`` of ``probs`` become (1 - weight) x themselves + weight x ``other`` (the runtime blend of
+    the head with the kNN vote and the n-gram models; training scores out-of-author rows with the same call)."""
+    probs[:, columns] = ((1 - weight) * probs[:, columns] + weight * other).astype(probs.dtype)
 
 
 def knn_vote(

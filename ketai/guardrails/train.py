@@ -49,6 +49,7 @@ from ketai.guardrails.classifier import (
     PHASE_KEYS,
     ROLE_KEYS,
     NeuralHead,
+    blend,
     context_features,
     data_sha256,
     knn_vote,
@@ -58,6 +59,7 @@ from ketai.guardrails.loader import load_content
 from ketai.guardrails.rules import RuleEngine
 from ketai.guardrails.train_data import (
     MEMORY_TRAIN,
+    context_matrix,
     labels_matrix,
     lexicon_rows,
     memory_control_rows,
@@ -77,7 +79,7 @@ from ketai.guardrails.train_tuned import (
     tuned_features,
 )
 from ketai.guardrails.tuned_layers import TunedLayers
-from ketai.models import Phase, Role, SignalName
+from ketai.models import Role, SignalName
 
 __all__ = ["f_beta", "fit", "probabilities", "read_rows"]
 
@@ -309,14 +311,14 @@ def out_of_author_scores(
         p = head.probabilities(tuned_features(tuned, data.states, data.context, outside)).astype(np.float64)
         base = data.embeddings
         vote = knn_vote(base[~out], y[~out][:, crisis_columns], base[out], KNN_K)
-        p[:, crisis_columns] = (1 - KNN_WEIGHT) * p[:, crisis_columns] + KNN_WEIGHT * vote
+        blend(p, crisis_columns, vote, KNN_WEIGHT)
         lexical = fit_lexical(
             [t for t, o in zip(data.texts, out, strict=True) if not o],
             y[~out][:, lexical_columns],
             [str(i) for i in lexical_columns],
         )
         lex = lexical.matrix([t for t, o in zip(data.texts, out, strict=True) if o])
-        p[:, lexical_columns] = (1 - LEXICAL_WEIGHT) * p[:, lexical_columns] + LEXICAL_WEIGHT * lex
+        blend(p, lexical_columns, lex, LEXICAL_WEIGHT)
         scores[out] = p
         print(f"out-of-author fold {number}/{OOA_FOLDS}: {int(out.sum())} rows scored", flush=True)
     return scores, held
@@ -338,12 +340,7 @@ class TrainingData:
 def training_data(rows: list[dict[str, Any]], engine: RuleEngine, labels: list[str]) -> TrainingData:
     texts = [engine.prepare(r["text"])[0] for r in rows]
     embeddings, states = cache_states(texts, shared_embedder())
-    context = np.vstack(
-        [
-            context_features(Phase(r["phase"]) if r.get("phase") else None, r.get("role", "patient"))
-            for r in rows
-        ]
-    ).astype(np.float32)
+    context = context_matrix(rows)
     authors = np.array([r["_author"] for r in rows])
     return TrainingData(rows, texts, embeddings, states, context, labels_matrix(rows, labels), authors)
 

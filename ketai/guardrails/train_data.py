@@ -108,14 +108,19 @@ def lexicon_rows(content: GuardrailContent) -> list[dict[str, Any]]:
     return rows
 
 
+def row_context(row: dict[str, Any]) -> npt.NDArray[np.float32]:
+    """One-hot phase and role of a labelled row, as the classifier sees them."""
+    return context_features(Phase(row["phase"]) if row.get("phase") else None, row.get("role", "patient"))
+
+
+def context_matrix(rows: list[dict[str, Any]]) -> npt.NDArray[np.float32]:
+    return np.vstack([row_context(r) for r in rows]).astype(np.float32)
+
+
 def featurise(rows: list[dict[str, Any]], engine: RuleEngine) -> npt.NDArray[np.float32]:
     texts = [engine.prepare(r["text"])[0] for r in rows]
-    contexts = [
-        context_features(Phase(r["phase"]) if r.get("phase") else None, r.get("role", "patient"))
-        for r in rows
-    ]
     embeddings = shared_embedder().embed(texts)
-    return np.hstack([embeddings, np.vstack(contexts)]).astype(np.float32)
+    return np.hstack([embeddings, context_matrix(rows)]).astype(np.float32)
 
 
 def window_features(
@@ -126,7 +131,7 @@ def window_features(
     contexts: list[npt.NDArray[np.float32]] = []
     owner: list[int] = []
     for i, r in enumerate(rows):
-        context = context_features(Phase(r["phase"]) if r.get("phase") else None, r.get("role", "patient"))
+        context = row_context(r)
         for window in windows(engine.prepare(r["text"])[0]):
             texts.append(window)
             contexts.append(context)

@@ -11,7 +11,6 @@ two agree to float rounding), then mean pooling and L2 normalisation, as the bas
 
 from __future__ import annotations
 
-import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +19,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from ketai.embeddings import DIMENSIONS, LAYERS, STATE_LAYER, mean_pooled, model_file
+from ketai.embeddings import DIMENSIONS, LAYERS, STATE_LAYER, cpu_session, mean_pooled, model_file
 from ketai.errors import ContentError
 
 FloatArray = npt.NDArray[np.float32]
@@ -211,22 +210,14 @@ class TunedEncoder:
     """Runs ``TunedLayers`` in onnxruntime (built in memory from the weights; nothing is written to disk)."""
 
     def __init__(self, tuned: TunedLayers, threads: int | None = None) -> None:
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or max(1, min(4, os.cpu_count() or 1))
-        options.inter_op_num_threads = 1
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        options.log_severity_level = 3
-        self.tuned = tuned
-        self._session = ort.InferenceSession(
-            onnx_graph(tuned), sess_options=options, providers=["CPUExecutionProvider"]
-        )
+        self._session = cpu_session(onnx_graph(tuned), threads)
         self._lock = threading.Lock()
 
     def embed(self, hidden: FloatArray, mask: FloatArray) -> FloatArray:
         m = mask.astype(np.float32)
         bias = ((1.0 - m) * np.float32(-1e9))[:, None, None, :].astype(np.float32)
         with self._lock:
-            (out,) = self._session.run(None, {"hidden": hidden.astype(np.float32), "mask_bias": bias})
+            (out,) = self._session.run(
+                None, {"hidden": hidden.astype(np.float32, copy=False), "mask_bias": bias}
+            )
         return mean_pooled(out, m)
