@@ -70,6 +70,7 @@ BENIGN: list[tuple[str, str | None, str, SignalName | None]] = [
     ("I could murder a burger", None, "patient", S.HARM_TO_OTHERS),  # idiom
     ("I want to scratch my itchy skin off", None, "patient", S.SELF_HARM),  # idiom
     ("I'm not suicidal, just tired", None, "patient", S.SUICIDE_RISK),  # negation
+    ("BP 124/80, pulse 72, friend here, tablet ready", "pre_session", "patient", S.SUICIDE_RISK),  # protocol
     ("years ago I wanted to die, not now", None, "patient", S.SUICIDE_RISK),  # past, resolved
     ("my cousin used to self-harm and I want to help her", None, "patient", S.SELF_HARM),  # someone else
     ("My favourite film line is 'we all die someday'", "integration", "patient", S.SUICIDE_RISK),  # quote
@@ -239,8 +240,8 @@ def test_means_questions_about_lethality_are_not_left_to_memory(
     from ketai.guardrails.screening import classifier_veto
 
     result = guardrails.rules.screen(text, phase=None, role=Role.PATIENT)
-    why = classifier_veto(guardrails.rules, guardrails.specs, S.SUICIDE_RISK, result, "outside")
-    assert (why is not None and "session memory" in why) is left_to_memory
+    veto = classifier_veto(guardrails.rules, guardrails.specs, S.SUICIDE_RISK, result, "outside")
+    assert (veto is not None and "session memory" in veto.reason) is left_to_memory
 
 
 @pytest.mark.parametrize(
@@ -289,3 +290,64 @@ def test_risk_next_to_a_conversation_question_still_escalates(guardrails: KetaiG
     assessment = guardrails.screen_input(text, phase=Phase.INTEGRATION, role=Role.PATIENT)
     assert SignalName.SUICIDE_RISK in {s.name for s in assessment.signals}
     assert assessment.level >= L.CLINICIAN
+
+
+# -- the rules and the classifier as second opinions of each other -------------------------------------------
+# The bars below are set by each test, so the tests check the mechanism, not this training run's numbers.
+
+
+@pytest.fixture
+def adjustable() -> KetaiGuardrails:
+    """A fresh guardrails object whose classifier's bars a test may change."""
+    return build_guardrails()
+
+
+def set_bars(guardrails: KetaiGuardrails, **fields: dict[str, float]) -> None:
+    assert guardrails.classifier is not None
+    guardrails.classifier.artifact = guardrails.classifier.artifact.model_copy(update=fields)
+
+
+NEGATED_BUT_AT_RISK = "I'm not suicidal exactly, I just wouldn't mind if a bus hit me"
+
+
+def test_a_confident_crisis_reading_overrides_the_rules_negation(adjustable: KetaiGuardrails) -> None:
+    """'not suicidal' cancels the rules' match, but the rest of the message is a passive wish to be dead."""
+    result = adjustable.rules.screen(NEGATED_BUT_AT_RISK, phase=None, role=Role.PATIENT)
+    assert S.SUICIDE_RISK in result.cancelled
+    set_bars(adjustable, veto_override={})
+    before = adjustable.screen_input(NEGATED_BUT_AT_RISK, phase=None, role=Role.PATIENT)
+    assert S.SUICIDE_RISK not in {s.name for s in before.signals}
+    set_bars(adjustable, veto_override={"suicide_risk": 0.05})
+    after = adjustable.screen_input(NEGATED_BUT_AT_RISK, phase=None, role=Role.PATIENT)
+    assert S.SUICIDE_RISK in {s.name for s in after.signals}
+    assert after.level >= L.CLINICIAN
+    assert any("overrides" in note for note in after.notes)
+
+
+def test_a_firm_veto_is_never_overridden(adjustable: KetaiGuardrails) -> None:
+    """A question about the conversation is not a crisis, whatever the classifier reads."""
+    assert adjustable.classifier is not None
+    adjustable.classifier.thresholds[adjustable.classifier.labels.index("suicide_risk")] = 0.0
+    set_bars(adjustable, veto_override={"suicide_risk": 0.0})
+    assessment = adjustable.screen_input("why are you asking me that", phase=None, role=Role.PATIENT)
+    assert assessment.level < L.COMPANION, assessment
+
+
+RULE_ONLY = "I'm tired of it all. The forms, the insurance calls, the pharmacy mixups. Okay, vent over."
+
+
+def test_a_rules_only_crisis_hit_the_classifier_rules_out_stays_at_monitor(
+    adjustable: KetaiGuardrails,
+) -> None:
+    """The rules match 'tired of it all'; below the demotion bar the signal stays (so the screening questions still
+    start) but at monitor, with a note for the clinician."""
+    set_bars(adjustable, rule_demotion={})
+    kept = adjustable.screen_input(RULE_ONLY, phase=None, role=Role.PATIENT)
+    rules_signal = [s for s in kept.signals if s.name is S.SUICIDE_RISK and s.detector == "rules"]
+    assert rules_signal and rules_signal[0].level >= L.CLINICIAN
+    set_bars(adjustable, rule_demotion={"suicide_risk": 1.0})
+    demoted = adjustable.screen_input(RULE_ONLY, phase=None, role=Role.PATIENT)
+    suicide = [s for s in demoted.signals if s.name is S.SUICIDE_RISK]
+    assert suicide and all(s.level == L.MONITOR for s in suicide)
+    assert demoted.level == L.MONITOR
+    assert any("kept at monitor" in note for note in demoted.notes)

@@ -5,13 +5,18 @@ The artifact ``guardrails/classifier/signal_classifier.json`` is written by ``py
 (torch and scikit-learn, fixed seed) and holds per-signal thresholds chosen on out-of-author scores, the sha256 of
 the training data and of every file beside it (the tuned layers in ``signal_layers.npz``, the head's weights in
 ``signal_head.npz``, the kNN bank, the n-gram models), reference scores the runtime must reproduce, and the
-training date. The bundled model's first four layers run once per message (shared with every other embedding);
-the last two are re-run with the classifier's own fine-tuned weights (``tuned_layers.py``), whose sentence vector
-feeds one hidden ReLU layer and a sigmoid per label. Out of author this found 0.79 of suicide-risk messages at a
+training date. The bundled model's first four layers run once per message (a session cut after them); the last two
+run with the classifier's own fine-tuned weights (``tuned_layers.py``), whose sentence vector feeds one hidden ReLU
+layer and a sigmoid per label. The kNN vote compares the fourth layer's pooled output with the training
+sentences'. Out of author this found 0.79 of suicide-risk messages at a
 3% benign budget against 0.54 for networks over the frozen sentence vector (``train.py`` has the numbers).
 Features are the tuned vector of the screened text (normalised, idioms replaced) plus one-hot phase and role, so
 the model can learn that the same words mean different things at peak. An extra label, ``level_emergency``, says
-whether the message needs the emergency level; it only raises signals already found."""
+whether the message needs the emergency level; it only raises signals already found.
+
+The rules and this classifier are second opinions of each other, with bars chosen out of author in ``train.py``:
+a crisis reading the classifier is very sure of overrides the rules' context veto (``veto_override``), and a
+crisis signal only the rules found that the classifier all but rules out stays at monitor (``rule_demotion``)."""
 
 from __future__ import annotations
 
@@ -27,7 +32,7 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from ketai.embeddings import DIMENSIONS, MODEL_ID, BundledEmbedder, TokenStates
+from ketai.embeddings import DIMENSIONS, MODEL_ID, BundledEmbedder, TokenStates, mean_pooled
 from ketai.errors import ContentError
 from ketai.guardrails.lexical import LexicalModel
 from ketai.guardrails.schema import PhaseKey, phase_key
@@ -77,7 +82,9 @@ class ClassifierArtifact(LinearHeadArtifact):
 
     role_keys: list[str]
     knn_bank: str | None = None
-    """File next to this artifact (npz: float16 ``embeddings``, int8 ``labels``) for the kNN vote."""
+    """File next to this artifact (npz: float16 ``embeddings``, int8 ``labels``) for the kNN vote. The vectors are
+    the mean-pooled, normalised output of the last frozen layer (``STATE_LAYER``), which screening computes anyway:
+    a second view of the sentence that fine-tuning did not shape."""
     knn_bank_sha256: str | None = None
     knn_labels: list[str] = Field(default_factory=list)
     """Labels whose probability is blended with a kNN vote over the training sentences."""
@@ -97,6 +104,14 @@ class ClassifierArtifact(LinearHeadArtifact):
     reference_texts: list[str] = Field(default_factory=list)
     reference_scores: list[list[float]] = Field(default_factory=list)
     """The head's probabilities for ``reference_texts`` (patient, no phase) when it was trained."""
+    veto_override: dict[str, float] = Field(default_factory=dict)
+    """Per crisis label: the probability at which the classifier's reading overrides the rules' context veto
+    (negation, past, fiction, expected effect, a bare means question); chosen out of author within a benign budget
+    in ``train.py``. Labels not listed never override."""
+    rule_demotion: dict[str, float] = Field(default_factory=dict)
+    """Per crisis label: below this probability a signal that only the rules found is kept at ``monitor`` (a
+    second opinion against the rules' false alarms: "said goodbye to my guide", "tired of it all. the forms");
+    chosen out of author within a small budget of missed positives in ``train.py``. Labels not listed: never."""
     suicide_emergency_threshold: float | None = None
     """Lower ``level_emergency`` bar for a message already flagged for suicide risk (plan, intent, means and
     goodbyes are often worded indirectly; chosen out of author in ``train.py``)."""
@@ -232,6 +247,10 @@ class SignalClassifier:
     def threshold(self, label: str) -> float:
         return float(self.thresholds[self.labels.index(label)])
 
+    def veto_override(self, label: str) -> float:
+        """The probability at which ``label`` overrides a soft context veto (above 1: never)."""
+        return self.artifact.veto_override.get(label, 1.01)
+
     def probabilities(self, texts: list[str], contexts: list[FloatArray]) -> FloatArray:
         """The head's own probabilities (no kNN or n-gram blend)."""
         return self._head(self.embedder.states(texts), contexts)
@@ -244,17 +263,25 @@ class SignalClassifier:
     def scores(self, texts: list[str], contexts: list[FloatArray]) -> FloatArray:
         """Probabilities, with the kNN vote blended in for the kNN labels (what thresholds apply to)."""
         states = self.embedder.states(texts)
-        embeddings = states.embeddings
         probs = self._head(states, contexts)
         if self.bank is not None and self.bank_labels is not None and self.knn_columns:
-            vote = knn_vote(self.bank, self.bank_labels, embeddings, self.artifact.knn_k)
+            queries = mean_pooled(states.hidden, states.mask)
+            vote = knn_vote(self.bank, self.bank_labels, queries, self.artifact.knn_k)
             blend(probs, self.knn_columns, vote, self.artifact.knn_weight)
         if self.lexical is not None:
             blend(probs, self.lexical_columns, self.lexical.matrix(texts), self.artifact.lexical_weight)
         return probs
 
+    def rule_demotion(self, label: str) -> float:
+        """Below this probability a rules-only ``label`` is kept at monitor (0: never)."""
+        return self.artifact.rule_demotion.get(label, 0.0)
+
     def predict(self, text: str, phase: Phase | None, role: Role) -> dict[str, float]:
         """Labels (signal names, ``level_emergency``) whose score reaches their threshold."""
+        return self.read(text, phase, role).found
+
+    def read(self, text: str, phase: Phase | None, role: Role) -> Reading:
+        """Every label's probability, and the labels found (``predict``)."""
         probs = self.scores([text], [context_features(phase, role)])[0]
         found = {
             label: float(p) for label, p, t in zip(self.labels, probs, self.thresholds, strict=True) if p >= t
@@ -269,7 +296,14 @@ class SignalClassifier:
             p = float(probs[self.labels.index(EMERGENCY_LABEL)])
             if p >= lower:
                 found[EMERGENCY_LABEL] = p
-        return found
+        return Reading(found, {label: float(p) for label, p in zip(self.labels, probs, strict=True)})
+
+
+@dataclass(frozen=True)
+class Reading:
+    found: dict[str, float]
+    """Labels whose score reaches their threshold (with the joint suicide and lower emergency bars)."""
+    probabilities: dict[str, float]
 
 
 def blend(probs: npt.NDArray[Any], columns: list[int], other: npt.NDArray[Any], weight: float) -> None:

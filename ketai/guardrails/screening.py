@@ -4,7 +4,10 @@ Input screening takes the highest level any layer gives:
 
 1. rules and lexicons (with negation, past tense, fiction/quotes, idioms, phase allowances, OCD intrusions);
 2. the embedding classifier (only adds signals the rules did not explicitly cancel by context, and only in
-   phases where the signal makes sense; harm words in an OCD-intrusion context become ``intrusive_thought``);
+   phases where the signal makes sense; harm words in an OCD-intrusion context become ``intrusive_thought``).
+   For crisis signals the two are second opinions of each other: a crisis reading the classifier is very sure of
+   overrides the rules' context veto, and a rules-only crisis signal the classifier all but rules out stays at
+   monitor (still recorded, still starting the suicide screen); both bars come from out-of-author training scores;
 3. session risk memory (means-seeking or farewell after an earlier risk signal);
 4. the optional LLM judge (can only raise; failures are logged and ignored).
 """
@@ -13,10 +16,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from ketai.guardrails.base import EscalationActions, SafetyMemory
-from ketai.guardrails.classifier import EMERGENCY_LABEL, SignalClassifier
+from ketai.guardrails.classifier import EMERGENCY_LABEL, Reading, SignalClassifier
 from ketai.guardrails.ladder import AckTimeoutActions, Ladder
 from ketai.guardrails.loader import GuardrailContent
 from ketai.guardrails.memory import memory_escalations, reassurance_note, remember, strongest
@@ -49,6 +52,10 @@ rules' active-injury cues (bleeding now, just did it): 'I cut myself earlier' st
 _UNGATED = frozenset({SignalName.SUICIDE_RISK, SignalName.SELF_HARM, SignalName.MEDICAL_EMERGENCY})
 """Crisis signals: the classifier is a real second line for phrasings no topic word foresaw, so no topic gate
 (context vetoes - negation, past, fiction, someone else, peak dissociation - still apply)."""
+OVERRIDABLE = _UNGATED
+"""Crisis signals whose context vetoes a very confident classifier may override: the rules read negation and
+tense from a few words around a match ("no fr tho i kinda want to die", "not suicidal exactly but i wouldn't
+mind if a car hit me"), while the tuned model reads the whole message."""
 _ALTERED_PHASES = frozenset({"dosing", "peak"})
 _MEANS_SIGNALS = frozenset({SignalName.SUICIDE_RISK, SignalName.SELF_HARM})
 SHORT_ANSWER_WORDS = 6
@@ -73,20 +80,44 @@ def classifier_gated(name: SignalName) -> bool:
     return name not in _UNGATED
 
 
+class Veto(NamedTuple):
+    """Why the classifier may not add a signal. ``firm`` vetoes always hold (phase, OCD intrusion, a question about
+    the conversation, and an idiom for self-harm and medical, whose paraphrase still reads as injury to the model);
+    the others are the rules' reading of context (negation, past, fiction, expected effect, a bare means question),
+    which a crisis reading the classifier is very sure of may override (``ClassifierArtifact.veto_override``, chosen
+    out of author)."""
+
+    reason: str
+    firm: bool
+
+
 def classifier_veto(
     rules: RuleEngine, specs: Mapping[SignalName, SignalSpec], name: SignalName, result: RuleResult, key: str
-) -> str | None:
+) -> Veto | None:
     """Why the classifier may not add ``name`` to this message (None: it may). Shared with training, so
     thresholds are chosen under the same conditions as at runtime."""
-    if name in result.cancelled:
-        return "rules found a cancelling context (negation, past, fiction, all clear, phase)"
     spec = specs.get(name)
     if spec is None or (spec.phases is not None and key not in spec.phases):
-        return f"not applicable in phase {key}"
+        return Veto(f"not applicable in phase {key}", firm=True)
+    if result.dystonic and name in (SignalName.PSYCHOSIS_OR_SEVERE_DISTRESS, SignalName.SELF_HARM):
+        return Veto("ego-dystonic OCD intrusion", firm=True)
+    if result.conversation_question:
+        return Veto("the message only asks about the conversation (e.g. what the question means)", firm=True)
+    if name in _IDIOM_VETOED and result.idiom:
+        return Veto(
+            "an idiom in the message reads as figurative (self-harm and medical need the rules)", firm=True
+        )
+    reason = _context_veto(rules, name, result, key)
+    if reason is None:
+        return None
+    return Veto(reason, firm=name not in OVERRIDABLE)
+
+
+def _context_veto(rules: RuleEngine, name: SignalName, result: RuleResult, key: str) -> str | None:
+    if name in result.cancelled:
+        return "rules found a cancelling context (negation, past, fiction, all clear, phase)"
     if result.fiction and name not in FICTION_PROOF:
         return "fiction or quotation in the message"
-    if result.dystonic and name in (SignalName.PSYCHOSIS_OR_SEVERE_DISTRESS, SignalName.SELF_HARM):
-        return "ego-dystonic OCD intrusion"
     topic = rules.gate_open(name, result.screened_text)
     if classifier_gated(name) and not topic:
         return "no topic words for this signal"
@@ -94,12 +125,8 @@ def classifier_veto(
         return "dramatic words while effects are expected, and no physical or risk words"
     if result.expected_effect and name not in _UNGATED and name not in FICTION_PROOF:
         return "the rules read the message as an effect expected in this phase (e.g. peak dissociation)"
-    if name in _IDIOM_VETOED and result.idiom:
-        return "an idiom in the message reads as figurative (self-harm and medical need the rules)"
     if name in _UNGATED and result.resolved_past:
         return "the message is about a clearly resolved past"
-    if result.conversation_question:
-        return "the message only asks about the conversation (e.g. what the question means)"
     if (
         name in _MEANS_SIGNALS
         and not topic
@@ -166,7 +193,9 @@ class KetaiGuardrails:
         if long_note:
             notes.append(long_note)
         if self.classifier is not None and result.screened_text.strip():
-            signals.extend(self._classify(result, phase, role, notes))
+            reading = self.classifier.read(result.screened_text, phase, role)
+            signals = [self._second_opinion(s, reading, notes) for s in signals]
+            signals.extend(self._classify(result, reading, phase, notes))
         memory_note: str | None = None
         if memory is not None:
             raised, memory_note = memory_escalations(
@@ -186,11 +215,21 @@ class KetaiGuardrails:
             name=hit.signal, score=hit.score, detector="rules", level=hit.level, evidence=evidence[:300]
         )
 
+    def _second_opinion(self, signal: Signal, reading: Reading, notes: list[str]) -> Signal:
+        """A crisis signal only the rules found stays at monitor when the classifier all but rules it out."""
+        assert self.classifier is not None
+        bar = self.classifier.rule_demotion(signal.name.value)
+        p = reading.probabilities.get(signal.name.value, 1.0)
+        if signal.detector != "rules" or signal.level < EscalationLevel.COMPANION or p >= bar:
+            return signal
+        notes.append(f"rules {signal.name.value} kept at monitor: the classifier reads p={p:.3f} < {bar:.2f}")
+        return signal.model_copy(update={"level": EscalationLevel.MONITOR})
+
     def _classify(
-        self, result: RuleResult, phase: Phase | None, role: Role, notes: list[str]
+        self, result: RuleResult, reading: Reading, phase: Phase | None, notes: list[str]
     ) -> list[Signal]:
         assert self.classifier is not None
-        predicted = self.classifier.predict(result.screened_text, phase, role)
+        predicted = dict(reading.found)
         emergency = predicted.pop(EMERGENCY_LABEL, None)
         found = {hit.signal for hit in result.hits}
         key = phase_key(phase)
@@ -199,7 +238,12 @@ class KetaiGuardrails:
             name = SignalName(label)
             if name in found:
                 continue
-            why = classifier_veto(self.rules, self.specs, name, result, key)
+            veto = classifier_veto(self.rules, self.specs, name, result, key)
+            why = veto.reason if veto is not None else None
+            override = self.classifier.veto_override(label)
+            if veto is not None and not veto.firm and probability >= override:
+                notes.append(f"classifier {name.value} ({probability:.2f}) overrides: {veto.reason}")
+                why = None
             bar = short_answer_bar(name, self.classifier.threshold(label), result.screened_text)
             if why is None and bar is not None and probability < bar:
                 why = f"very short message needs p >= {bar:.2f}"

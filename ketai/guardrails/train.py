@@ -42,7 +42,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ketai.content.paths import content_dir
-from ketai.embeddings import MODEL_ID, shared_embedder
+from ketai.embeddings import MODEL_ID, mean_pooled, shared_embedder
 from ketai.guardrails.classifier import (
     ARTIFACT_NAME,
     EMERGENCY_LABEL,
@@ -59,6 +59,7 @@ from ketai.guardrails.loader import load_content
 from ketai.guardrails.rules import RuleEngine
 from ketai.guardrails.train_data import (
     MEMORY_TRAIN,
+    RuleMatrices,
     context_matrix,
     labels_matrix,
     lexicon_rows,
@@ -92,8 +93,11 @@ TUNED_NAME = "signal_layers.npz"
 OOA_FOLDS = 4
 """Out-of-author folds: authors dealt (seeded shuffle) into this many groups. Whole groups held out at once are a
 little harsher than leaving one author out; four fine-tunings (plus the final one) keep training to about 50
-minutes on two cores. The 0.3 kNN vote was chosen by leave-one-author-out (train_loao.py, linear heads); with the
-tuned layers it changes little either way (suicide 0.82 with or without it in a first run of the study)."""
+minutes on two cores. The 0.3 kNN vote was chosen by leave-one-author-out (train_loao.py, linear heads). Its
+vectors are the mean-pooled output of the last frozen layer, which screening computes anyway, so the base model's
+last two layers no longer run when a message is screened. ``benchmarks/study_tuned_layers.py`` (a quarter of the
+authors held out, suicide recall at 3% benign, blend with n-grams 1/2): no kNN 0.866, kNN on the bundled sentence
+vector 0.887, on the frozen layer's pooled output 0.884, on the tuned vector 0.866."""
 LEXICAL_WEIGHT = 0.5
 """Crisis labels and ``level_emergency``: tuned head (with kNN) 1/2, word and character n-grams 1/4 each. With
 the frozen head the n-grams carried 2/3 (leave-one-author-out, ``train_loao.py``); the tuned head is as strong
@@ -287,6 +291,154 @@ def suicide_emergency_threshold(
     return best
 
 
+OVERRIDE_BUDGET = 0.003
+"""Per crisis label: share of benign out-of-author messages that overriding the rules' soft context vetoes may
+escalate (on top of everything else). About 20 of our ~7,000 held-out benign messages."""
+OVERRIDE_FLOOR = 0.5
+
+
+def veto_overrides(
+    scores: npt.NDArray[np.float64],
+    y: npt.NDArray[np.int8],
+    rules: RuleMatrices,
+    benign: npt.NDArray[np.int8],
+    labels: list[str],
+    thresholds: dict[str, float],
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Per crisis label, the lowest probability (at least ``OVERRIDE_FLOOR`` and the label's threshold) at which
+    overriding a soft context veto escalates at most ``OVERRIDE_BUDGET`` of the benign rows that the rules leave
+    alone; with how many positives the rules missed it would find and how many benign rows it would escalate."""
+    overrides: dict[str, float] = {}
+    metrics: dict[str, float] = {}
+    n_benign = max(1, int(benign.sum()))
+    quiet_benign = (benign == 1) & (rules.escalated == 0)
+    for label in sorted(CRISIS_LABELS):
+        j = labels.index(label)
+        candidates = (rules.soft_veto[:, j] == 1) & (rules.hits[:, j] == 0)
+        chosen, found, false = 1.01, 0, 0
+        for t in sorted(THRESHOLD_GRID, reverse=True):
+            if t < max(OVERRIDE_FLOOR, thresholds.get(label, 1.01)):
+                break
+            fired = candidates & (scores[:, j] >= t)
+            wrong = int((fired & quiet_benign).sum())
+            if wrong / n_benign > OVERRIDE_BUDGET:
+                break
+            chosen, found, false = float(t), int((fired & (y[:, j] == 1)).sum()), wrong
+        if chosen <= 1.0:
+            overrides[label] = chosen
+        metrics[f"override_found_{label}"], metrics[f"override_benign_{label}"] = found, false
+    return overrides, metrics
+
+
+DEMOTION_BUDGET = 0.002
+"""Per crisis label: share of its out-of-author positives that keeping low-probability rule hits at monitor may
+miss (about 5 of ~2,500 suicide-risk messages; a suicide signal at monitor still starts the screening questions)."""
+DEMOTION_GRID = tuple(round(x, 3) for x in np.arange(0.01, 0.301, 0.01))
+DEMOTION_RATIO = 5
+"""And the demotion must spare at least this many benign messages per positive it misses: a missed crisis weighs as
+much as five false alarms (out of author, suicide risk spared 8 benign messages for 2 missed at p < 0.10 and 12 for
+5 at p < 0.15)."""
+
+
+def rule_demotions(
+    scores: npt.NDArray[np.float64],
+    y: npt.NDArray[np.int8],
+    rules: RuleMatrices,
+    benign: npt.NDArray[np.int8],
+    labels: list[str],
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Per crisis label, the highest bar (at most 0.3, rising in steps while both hold) below which keeping the rules'
+    hit at monitor loses at most ``DEMOTION_BUDGET`` of the label's positives and spares ``DEMOTION_RATIO`` benign
+    rows per positive lost; with how many positives and benign rows fall below it."""
+    demotions: dict[str, float] = {}
+    metrics: dict[str, float] = {}
+    for label in sorted(CRISIS_LABELS):
+        j = labels.index(label)
+        fired = rules.strong_hits[:, j] == 1
+        positives = max(1, int(y[:, j].sum()))
+        chosen, lost, spared = 0.0, 0, 0
+        for t in DEMOTION_GRID:
+            below = fired & (scores[:, j] < t)
+            missed = int((below & (y[:, j] == 1)).sum())
+            saved = int((below & (benign == 1)).sum())
+            if missed / positives > DEMOTION_BUDGET or saved < DEMOTION_RATIO * missed:
+                break
+            chosen, lost, spared = float(t), missed, saved
+        if chosen > 0:
+            demotions[label] = chosen
+        metrics[f"demotion_lost_{label}"], metrics[f"demotion_spared_benign_{label}"] = lost, spared
+    return demotions, metrics
+
+
+Bars = dict[str, Any]
+
+
+def choose_bars(
+    oof: npt.NDArray[np.float64],
+    held: npt.NDArray[np.bool_],
+    y: npt.NDArray[np.int8],
+    rules: RuleMatrices,
+    benign: npt.NDArray[np.int8],
+    labels: list[str],
+) -> tuple[Bars, dict[str, float]]:
+    """Every bar that depends on out-of-author scores and the rules: thresholds, veto overrides, rule demotions and
+    the lower emergency bar for suicide risk (with the metrics that justify them)."""
+    on_held = held_rows(rules, held)
+    thresholds, metrics = choose_thresholds(oof[held], y[held], on_held.allowed, benign[held], labels)
+    overrides, override_metrics = veto_overrides(
+        oof[held], y[held], on_held, benign[held], labels, thresholds
+    )
+    demotions, demotion_metrics = rule_demotions(oof[held], y[held], on_held, benign[held], labels)
+    suicide_emergency, overcall = suicide_emergency_threshold(oof[held], y[held], labels)
+    metrics |= override_metrics | demotion_metrics
+    metrics["suicide_emergency_overcall"] = round(overcall, 4)
+    bars: Bars = {
+        "thresholds": thresholds,
+        "veto_override": overrides,
+        "rule_demotion": demotions,
+        "suicide_emergency_threshold": max(suicide_emergency, 0.3),
+    }
+    return bars, metrics
+
+
+def rederive_bars(
+    saved: Path, artifact_path: Path, rows: list[dict[str, Any]], engine: RuleEngine, labels: list[str]
+) -> int:
+    """Recompute the bars from saved out-of-author scores (same rows, same labels) and write them into the artifact;
+    the fine-tuned weights and every other file stay as they are."""
+    with np.load(saved) as data:
+        oof, held = data["scores"].astype(np.float64), data["held"].astype(bool)
+        saved_rows = json.loads(str(data["rows"]))
+        saved_labels = [str(v) for v in data["labels"]]
+    if saved_labels != labels or [r["text"] for r in saved_rows] != [r["text"] for r in rows]:
+        print(f"{saved}: scores are for other rows or labels than the current data; run a full training")
+        return 2
+    artifact = json.loads(artifact_path.read_text(encoding="utf-8"))
+    bars, metrics = choose_bars(
+        oof,
+        held,
+        labels_matrix(rows, labels),
+        rule_matrices(rows, engine, labels),
+        benign_vector(rows),
+        labels,
+    )
+    artifact |= bars | {"metrics": metrics}
+    artifact_path.write_text(json.dumps(artifact, indent=1) + "\n", encoding="utf-8")
+    print("bars: " + json.dumps(bars))
+    print("out-of-author: " + ", ".join(f"{k}={v}" for k, v in metrics.items()))
+    return 0
+
+
+def held_rows(rules: RuleMatrices, held: npt.NDArray[np.bool_]) -> RuleMatrices:
+    return RuleMatrices(
+        rules.hits[held],
+        rules.strong_hits[held],
+        rules.allowed[held],
+        rules.soft_veto[held],
+        rules.escalated[held],
+    )
+
+
 def benign_vector(rows: list[dict[str, Any]]) -> npt.NDArray[np.int8]:
     return np.array([1 if r.get("benign") else 0 for r in rows], dtype=np.int8)
 
@@ -309,8 +461,7 @@ def out_of_author_scores(
         inside, outside = np.flatnonzero(~out).tolist(), np.flatnonzero(out).tolist()
         tuned, head = fit_tuned(data.states, data.context, y, inside, SEED + number)
         p = head.probabilities(tuned_features(tuned, data.states, data.context, outside)).astype(np.float64)
-        base = data.embeddings
-        vote = knn_vote(base[~out], y[~out][:, crisis_columns], base[out], KNN_K)
+        vote = knn_vote(data.pooled[~out], y[~out][:, crisis_columns], data.pooled[out], KNN_K)
         blend(p, crisis_columns, vote, KNN_WEIGHT)
         lexical = fit_lexical(
             [t for t, o in zip(data.texts, out, strict=True) if not o],
@@ -329,9 +480,9 @@ class TrainingData:
     rows: list[dict[str, Any]]
     texts: list[str]
     """As screened (normalised, idioms replaced): what the runtime classifier reads."""
-    embeddings: npt.NDArray[np.float32]
-    """The bundled model's sentence vectors (kNN bank)."""
     states: States
+    pooled: npt.NDArray[np.float32]
+    """Mean-pooled, normalised ``states`` (the kNN bank's vectors)."""
     context: npt.NDArray[np.float32]
     y: npt.NDArray[np.int8]
     authors: npt.NDArray[np.str_]
@@ -339,10 +490,13 @@ class TrainingData:
 
 def training_data(rows: list[dict[str, Any]], engine: RuleEngine, labels: list[str]) -> TrainingData:
     texts = [engine.prepare(r["text"])[0] for r in rows]
-    embeddings, states = cache_states(texts, shared_embedder())
+    states = cache_states(texts, shared_embedder())
+    pooled = np.vstack(
+        [mean_pooled(s.astype(np.float32)[None], np.ones((1, len(s)), np.float32)) for s in states]
+    )
     context = context_matrix(rows)
     authors = np.array([r["_author"] for r in rows])
-    return TrainingData(rows, texts, embeddings, states, context, labels_matrix(rows, labels), authors)
+    return TrainingData(rows, texts, states, pooled, context, labels_matrix(rows, labels), authors)
 
 
 REFERENCE_TEXTS = (
@@ -366,25 +520,41 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=content_dir("evals") / "guardrails")
     parser.add_argument("--out", type=Path, default=content_dir("guardrails") / "classifier" / ARTIFACT_NAME)
+    parser.add_argument(
+        "--save-oof",
+        type=Path,
+        help="also write the out-of-author scores and their rows here (npz, for studies)",
+    )
+    parser.add_argument(
+        "--bars-from",
+        type=Path,
+        help="no fine-tuning: re-derive the rule-dependent bars (thresholds, veto override, rule demotion) from "
+        "out-of-author scores saved by --save-oof of the run that wrote the artifact, e.g. after a rules change",
+    )
     args = parser.parse_args(argv)
     content = load_content()
     engine = RuleEngine(content)
     labels = [name.value for name in SignalName] + [EMERGENCY_LABEL]
     authored = read_split(args.data, "train") + read_split(args.data, "dev")
     rows = authored + memory_control_rows(args.data) + lexicon_rows(content)
+    if args.bars_from:
+        return rederive_bars(args.bars_from, args.out, rows, engine, labels)
     data = training_data(rows, engine, labels)
     y, texts = data.y, data.texts
-    _, allowed, _ = rule_matrices(rows, engine, labels)
+    rules = rule_matrices(rows, engine, labels)
     knn_labels = sorted(CRISIS_LABELS)
     columns = [labels.index(label) for label in knn_labels]
     lexical_labels = [*knn_labels, EMERGENCY_LABEL]
     lexical_columns = [labels.index(label) for label in lexical_labels]
     oof, held = out_of_author_scores(data, columns, lexical_columns)
-    thresholds, metrics = choose_thresholds(
-        oof[held], y[held], allowed[held], benign_vector(rows)[held], labels
-    )
-    suicide_emergency, overcall = suicide_emergency_threshold(oof[held], y[held], labels)
-    metrics["suicide_emergency_overcall"] = round(overcall, 4)
+    if args.save_oof:
+        plain = [{k: v for k, v in r.items() if k in ("id", "text", "role", "phase", "signals", "level", "benign")}
+                 for r in rows]  # fmt: skip
+        np.savez_compressed(
+            args.save_oof, scores=oof, held=held, labels=np.array(labels), rows=np.array(json.dumps(plain)),
+            authors=data.authors,
+        )  # fmt: skip
+    bars, metrics = choose_bars(oof, held, y, rules, benign_vector(rows), labels)
     head_path = args.out.parent / HEAD_NAME
     head_path.parent.mkdir(parents=True, exist_ok=True)
     tuned, head = fit_tuned(data.states, data.context, y, list(range(len(rows))), SEED)
@@ -392,7 +562,7 @@ def main(argv: list[str] | None = None) -> int:
     tuned_path = args.out.parent / TUNED_NAME
     tuned.save(tuned_path)
     reference = reference_scores(TunedLayers.load(tuned_path), head)
-    bank, bank_labels = data.embeddings.astype(np.float16), y[:, columns]
+    bank, bank_labels = data.pooled.astype(np.float16), y[:, columns]
     lexical_path = args.out.parent / LEXICAL_ARTIFACT_NAME
     lexical_path.parent.mkdir(parents=True, exist_ok=True)
     fit_lexical(texts, y[:, lexical_columns], lexical_labels).save(lexical_path)
@@ -422,7 +592,7 @@ def main(argv: list[str] | None = None) -> int:
         "tuned_layers_sha256": data_sha256(tuned_path),
         "reference_texts": list(REFERENCE_TEXTS),
         "reference_scores": reference,
-        "thresholds": thresholds,
+        "thresholds": bars["thresholds"],
         "c": WEIGHT_DECAY,  # the regularisation field; for the tuned model it holds AdamW's weight decay
         "metrics": metrics,
         "knn_bank": KNN_BANK_NAME,
@@ -433,14 +603,16 @@ def main(argv: list[str] | None = None) -> int:
         "lexical_model": LEXICAL_ARTIFACT_NAME,
         "lexical_sha256": data_sha256(lexical_path),
         "lexical_weight": LEXICAL_WEIGHT,
-        "suicide_emergency_threshold": max(suicide_emergency, 0.3),
+        "suicide_emergency_threshold": bars["suicide_emergency_threshold"],
+        "veto_override": bars["veto_override"],
+        "rule_demotion": bars["rule_demotion"],
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(artifact, indent=1) + "\n", encoding="utf-8")
     print(f"trained on {len(rows)} rows ({', '.join(p.name for p in files)})")
     print(
         f"wrote {args.out} (epochs={EPOCHS}, hidden={HIDDEN_UNITS}; thresholds: "
-        + ", ".join(f"{k}={v}" for k, v in thresholds.items())
+        + ", ".join(f"{k}={v}" for k, v in bars["thresholds"].items())
     )
     print("out-of-author: " + ", ".join(f"{k}={v}" for k, v in metrics.items()))
     return 0

@@ -8,6 +8,7 @@ person's phrasing). The original files belong to the author ``original``. Test f
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -153,14 +154,26 @@ def labels_matrix(rows: list[dict[str, Any]], labels: list[str]) -> npt.NDArray[
     return np.array([[1 if has_label(r, label) else 0 for label in labels] for r in rows], dtype=np.int8)
 
 
-def rule_matrices(
-    rows: list[dict[str, Any]], engine: RuleEngine, labels: list[str]
-) -> tuple[npt.NDArray[np.int8], npt.NDArray[np.int8], npt.NDArray[np.int8]]:
-    """What the rules flag per row and label, where the classifier is allowed to add a label (the runtime's
-    own ``classifier_veto``), and whether the rules alone already escalate the row to companion or higher."""
+@dataclass(frozen=True)
+class RuleMatrices:
+    """Per row (and label): what the rules flag, where the classifier may add the label (the runtime's own
+    ``classifier_veto``), where only an overridable context veto stops it, and whether the rules alone escalate
+    the row to companion or higher."""
+
+    hits: npt.NDArray[np.int8]
+    strong_hits: npt.NDArray[np.int8]
+    """Hits at companion level or above (what a demotion to monitor would change)."""
+    allowed: npt.NDArray[np.int8]
+    soft_veto: npt.NDArray[np.int8]
+    escalated: npt.NDArray[np.int8]
+
+
+def rule_matrices(rows: list[dict[str, Any]], engine: RuleEngine, labels: list[str]) -> RuleMatrices:
     specs = engine.content.signals.signals
     hits = np.zeros((len(rows), len(labels)), dtype=np.int8)
     allowed = np.ones((len(rows), len(labels)), dtype=np.int8)
+    soft = np.zeros((len(rows), len(labels)), dtype=np.int8)
+    strong = np.zeros((len(rows), len(labels)), dtype=np.int8)
     escalated = np.zeros(len(rows), dtype=np.int8)
     for i, r in enumerate(rows):
         phase = Phase(r["phase"]) if r.get("phase") else None
@@ -169,11 +182,16 @@ def rule_matrices(
         for hit in result.hits:
             if hit.signal.value in labels:
                 hits[i, labels.index(hit.signal.value)] = 1
+                if hit.level >= EscalationLevel.COMPANION:
+                    strong[i, labels.index(hit.signal.value)] = 1
             if hit.level == EscalationLevel.EMERGENCY and EMERGENCY_LABEL in labels:
                 hits[i, labels.index(EMERGENCY_LABEL)] = 1
         for j, label in enumerate(labels):
             if label == EMERGENCY_LABEL:
                 allowed[i, j] = 0 if (result.dystonic or result.fiction) else 1
-            elif classifier_veto(engine, specs, SignalName(label), result, phase_key(phase)) is not None:
+                continue
+            veto = classifier_veto(engine, specs, SignalName(label), result, phase_key(phase))
+            if veto is not None:
                 allowed[i, j] = 0
-    return hits, allowed, escalated
+                soft[i, j] = 0 if veto.firm else 1
+    return RuleMatrices(hits, strong, allowed, soft, escalated)

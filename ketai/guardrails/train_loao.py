@@ -136,7 +136,8 @@ def prepare() -> dict[str, Any]:
     dev_rows = read_split(folder, "dev")
     data: dict[str, Any] = {}
     for name, rows in (("train", train_rows), ("dev", dev_rows)):
-        hits, allowed, esc = rule_matrices(rows, engine, LABELS)
+        matrices = rule_matrices(rows, engine, LABELS)
+        hits, allowed, esc = matrices.hits, matrices.allowed, matrices.escalated
         data[f"cx_{name}"], data[f"owner_{name}"] = window_features(rows, engine)
         data |= {
             f"x_{name}": featurise(rows, engine), f"y_{name}": labels_matrix(rows, LABELS),

@@ -1,7 +1,7 @@
 """The signal classifier's own copy of MiniLM's last layers, fine-tuned on our labelled messages (numpy runtime).
 
-The bundled model's first layers are shared with retrieval and every other embedding; its last
-``LAYERS - STATE_LAYER - 1`` layers are re-run here with weights that ``python -m ketai.guardrails.train`` fine-tuned
+The bundled model's first layers run unchanged (``BundledEmbedder.states``, a session cut after them); its last
+``LAYERS - STATE_LAYER - 1`` layers run here instead, with weights that ``python -m ketai.guardrails.train`` fine-tuned
 (torch, training only) together with the classifier head. A frozen sentence vector averages away the words
 that carry indirect risk ("sorting out who gets the dog"); letting the last layers learn from our data is what
 moved out-of-author suicide recall most (see ``train.py``).
