@@ -26,7 +26,7 @@ import importlib.util
 import os
 import threading
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 
@@ -181,7 +181,9 @@ def mean_pooled(hidden: npt.NDArray[np.float32], mask: npt.NDArray[np.float32]) 
     return normalised
 
 
+@cache
 def _checked_model() -> Path:
+    """The bundled model file, its sha256 checked once per process (both sessions are built from it)."""
     path = model_file()
     if not path.exists():
         raise ContentError(f"embedding model missing: {path}")

@@ -383,7 +383,7 @@ def choose_bars(
 ) -> tuple[Bars, dict[str, float]]:
     """Every bar that depends on out-of-author scores and the rules: thresholds, veto overrides, rule demotions and
     the lower emergency bar for suicide risk (with the metrics that justify them)."""
-    on_held = held_rows(rules, held)
+    on_held = rules.subset(held)
     thresholds, metrics = choose_thresholds(oof[held], y[held], on_held.allowed, benign[held], labels)
     overrides, override_metrics = veto_overrides(
         oof[held], y[held], on_held, benign[held], labels, thresholds
@@ -427,16 +427,6 @@ def rederive_bars(
     print("bars: " + json.dumps(bars))
     print("out-of-author: " + ", ".join(f"{k}={v}" for k, v in metrics.items()))
     return 0
-
-
-def held_rows(rules: RuleMatrices, held: npt.NDArray[np.bool_]) -> RuleMatrices:
-    return RuleMatrices(
-        rules.hits[held],
-        rules.strong_hits[held],
-        rules.allowed[held],
-        rules.soft_veto[held],
-        rules.escalated[held],
-    )
 
 
 def benign_vector(rows: list[dict[str, Any]]) -> npt.NDArray[np.int8]:

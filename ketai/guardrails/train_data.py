@@ -8,7 +8,7 @@ person's phrasing). The original files belong to the author ``original``. Test f
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -166,6 +166,10 @@ class RuleMatrices:
     allowed: npt.NDArray[np.int8]
     soft_veto: npt.NDArray[np.int8]
     escalated: npt.NDArray[np.int8]
+
+    def subset(self, rows: npt.NDArray[np.bool_]) -> RuleMatrices:
+        """The same matrices for the selected rows only."""
+        return RuleMatrices(*(getattr(self, f.name)[rows] for f in fields(self)))
 
 
 def rule_matrices(rows: list[dict[str, Any]], engine: RuleEngine, labels: list[str]) -> RuleMatrices:
