@@ -7,10 +7,10 @@ Both files are checked against pinned sha256 digests on first use, so a
 changed or truncated file fails loudly instead of giving silently different
 vectors. We locate the files without importing either package's runtime code.
 
-The signal classifier needs only the per-token output of the fourth of six layers (``STATE_OUTPUT``): it runs
-the last two layers with its own fine-tuned weights (``ketai/guardrails/tuned_layers.py``). ``states`` runs a
-second session built from the first four layers alone (the ``onnx`` package cuts the graph in memory; the file on
-disk is never changed), so screening a message never pays for the base model's last two layers (about 2 of 6 ms).
+The signal classifier needs only the per-token output of the third of six layers (``STATE_OUTPUT``): it runs
+the last three layers with its own fine-tuned weights (``ketai/guardrails/tuned_layers.py``). ``states`` runs a
+second session built from the first three layers alone (the ``onnx`` package cuts the graph in memory; the file on
+disk is never changed), so screening a message never pays for the base model's last three layers.
 
 Why our own small wrapper instead of chroma's ``ONNXMiniLM_L6_V2``: chroma's
 class downloads the model when files are missing and pads every input to 256
@@ -40,9 +40,9 @@ DIMENSIONS = 384
 MAX_TOKENS = 256
 MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
 LAYERS = 6
-STATE_LAYER = 3
+STATE_LAYER = 2
 """The signal classifier re-runs the layers after this one (0-based) with its own fine-tuned weights."""
-STATE_OUTPUT = "layer_norm_8"
+STATE_OUTPUT = "layer_norm_6"
 """The graph's name for the output of layer ``STATE_LAYER`` (every layer ends in two layer norms; the embedding
 block has one): the state session's graph ends there."""
 TOKENIZER_SHA256_PREFIX = "be50c362"

@@ -5,9 +5,9 @@ The artifact ``guardrails/classifier/signal_classifier.json`` is written by ``py
 (torch and scikit-learn, fixed seed) and holds per-signal thresholds chosen on out-of-author scores, the sha256 of
 the training data and of every file beside it (the tuned layers in ``signal_layers.npz``, the head's weights in
 ``signal_head.npz``, the kNN bank, the n-gram models), reference scores the runtime must reproduce, and the
-training date. The bundled model's first four layers run once per message (a session cut after them); the last two
-run with the classifier's own fine-tuned weights (``tuned_layers.py``), whose sentence vector feeds one hidden ReLU
-layer and a sigmoid per label. The kNN vote compares the fourth layer's pooled output with the training
+training date. The bundled model's first three layers run once per message (a session cut after them); the last
+three run with the classifier's own fine-tuned weights (``tuned_layers.py``), whose sentence vector feeds one hidden
+ReLU layer and a sigmoid per label. The kNN vote compares the third layer's pooled output with the training
 sentences'. Out of author this found 0.79 of suicide-risk messages at a
 3% benign budget against 0.54 for networks over the frozen sentence vector (``train.py`` has the numbers).
 Features are the tuned vector of the screened text (normalised, idioms replaced) plus one-hot phase and role, so
@@ -115,6 +115,11 @@ class ClassifierArtifact(LinearHeadArtifact):
     suicide_emergency_threshold: float | None = None
     """Lower ``level_emergency`` bar for a message already flagged for suicide risk (plan, intent, means and
     goodbyes are often worded indirectly; chosen out of author in ``train.py``)."""
+    self_harm_emergency_threshold: float | None = None
+    """``level_emergency`` bar for a message already flagged for self-harm (injuring now, a deep cut, bleeding that
+    will not stop, often worded without the rules' injury words); chosen out of author in ``train.py`` so that few
+    past or urge-only self-harm messages ("I cut myself earlier") are raised. None: only the rules' active-injury
+    cues raise self-harm to emergency."""
 
     @model_validator(mode="after")
     def _no_linear_weights(self) -> ClassifierArtifact:
@@ -271,6 +276,21 @@ class SignalClassifier:
         if self.lexical is not None:
             blend(probs, self.lexical_columns, self.lexical.matrix(texts), self.artifact.lexical_weight)
         return probs
+
+    def emergency_capable(self, probability: float) -> frozenset[str]:
+        """The signals a ``level_emergency`` reading of ``probability`` may raise to emergency: suicide risk from its
+        lower bar, self-harm from its own, abuse and psychosis from the label's threshold."""
+        labels: set[str] = set()
+        full = self.threshold(EMERGENCY_LABEL) if EMERGENCY_LABEL in self.labels else 1.01
+        if probability >= full:
+            labels |= {SUICIDE_LABEL, "abuse_or_unsafe_home", "psychosis_or_severe_distress"}
+        lower = self.artifact.suicide_emergency_threshold
+        if lower is not None and probability >= lower:
+            labels.add(SUICIDE_LABEL)
+        self_harm = self.artifact.self_harm_emergency_threshold
+        if self_harm is not None and probability >= self_harm:
+            labels.add("self_harm")
+        return frozenset(labels)
 
     def rule_demotion(self, label: str) -> float:
         """Below this probability a rules-only ``label`` is kept at monitor (0: never)."""

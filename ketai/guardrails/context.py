@@ -178,6 +178,15 @@ class ContextChecker:
 # --- companion perspective ----------------------------------------------------------------------
 
 _THIRD_PERSON_RULES: tuple[tuple[re.Pattern[str], str], ...] = (
+    # The companion's own nerves ("I'm the one panicking lol", "I'm freaking out a bit") are not the patient's panic;
+    # rewritten first, so the rules below cannot turn them into the patient's words.
+    (
+        re.compile(
+            r"\bi am (?:the one (?:who is )?)?(?:a bit |a little |so |really |kind of |kinda |low ?key |honestly )?"
+            r"(?:freaking out|panicking|panicked|scared|nervous|worried|anxious|terrified|stressing|stressed)\b"
+        ),
+        "the companion is worried",
+    ),
     (re.compile(r"\b(?:he|she|they) (?:is|are)\b"), "i am"),
     (re.compile(r"\b(?:he|she|they) (?:was|were)\b"), "i was"),
     (re.compile(r"\b(?:he|she|they) (?:has|have)\b"), "i have"),

@@ -44,11 +44,6 @@ _PHYSICAL = frozenset(
         SignalName.SUBSTANCE_MIX,
     }
 )
-_EMERGENCY_CAPABLE = frozenset(
-    {SignalName.SUICIDE_RISK, SignalName.ABUSE_OR_UNSAFE_HOME, SignalName.PSYCHOSIS_OR_SEVERE_DISTRESS}
-)
-"""Signals the classifier's ``level_emergency`` may raise. Self-harm becomes an emergency only from the
-rules' active-injury cues (bleeding now, just did it): 'I cut myself earlier' stays clinician."""
 _UNGATED = frozenset({SignalName.SUICIDE_RISK, SignalName.SELF_HARM, SignalName.MEDICAL_EMERGENCY})
 """Crisis signals: the classifier is a real second line for phrasings no topic word foresaw, so no topic gate
 (context vetoes - negation, past, fiction, someone else, peak dissociation - still apply)."""
@@ -230,7 +225,7 @@ class KetaiGuardrails:
     ) -> list[Signal]:
         assert self.classifier is not None
         predicted = dict(reading.found)
-        emergency = predicted.pop(EMERGENCY_LABEL, None)
+        predicted.pop(EMERGENCY_LABEL, None)
         found = {hit.signal for hit in result.hits}
         key = phase_key(phase)
         extra: list[RuleHit] = []
@@ -274,17 +269,15 @@ class KetaiGuardrails:
             )
             for h in extra + raised
         ]
-        if emergency is not None and not result.dystonic and not result.fiction:
+        emergency = reading.probabilities.get(EMERGENCY_LABEL)
+        capable = {SignalName(label) for label in self.classifier.emergency_capable(emergency or 0.0)}
+        if capable and emergency is not None and not result.dystonic and not result.fiction:
             # Only signals already at clinician level (a remote-past mention at monitor is not raised), and
             # a classifier-only signal needs a clearer emergency reading than one the rules found.
             from_rules = {h.signal for h in result.hits if h.level >= EscalationLevel.CLINICIAN}
             from_model = {s.name for s in signals if s.level >= EscalationLevel.CLINICIAN}
             if emergency < CLASSIFIER_ONLY_EMERGENCY:
                 from_model &= {SignalName.SUICIDE_RISK}
-            capable = _EMERGENCY_CAPABLE
-            if emergency < self.classifier.threshold(EMERGENCY_LABEL):
-                # only the lower, suicide-specific bar was reached
-                capable = frozenset({SignalName.SUICIDE_RISK})
             for name in sorted((from_rules | from_model) & capable):
                 notes.append(f"classifier: message reads as an emergency (p={emergency:.2f})")
                 signals.append(

@@ -10,7 +10,7 @@ group's messages are scored by models fitted without that group, so every thresh
 have never seen - the situation at a clinic. (Thresholds chosen on a dev split written by the same authors as
 train were far too confident: on a new author's messages suicide recall fell from ~0.95 to ~0.7.)
 
-The embedding part is MiniLM's last two layers fine-tuned together with a one-hidden-layer head
+The embedding part is MiniLM's last three layers (two until 2026-11-27) fine-tuned together with a one-hidden-layer head
 (``train_tuned.py``, torch, ``EPOCHS`` passes). With a quarter of the authors held out, at a 3% benign budget, the
 head alone found 0.79 of suicide-risk messages against 0.54 for the five averaged networks over the frozen
 sentence vector it replaced (self-harm at 1%: 0.92 vs 0.82; medical emergency at 1%: 0.96 vs 0.88; emergency level
@@ -92,12 +92,14 @@ HEAD_NAME = "signal_head.npz"
 TUNED_NAME = "signal_layers.npz"
 OOA_FOLDS = 4
 """Out-of-author folds: authors dealt (seeded shuffle) into this many groups. Whole groups held out at once are a
-little harsher than leaving one author out; four fine-tunings (plus the final one) keep training to about 50
-minutes on two cores. The 0.3 kNN vote was chosen by leave-one-author-out (train_loao.py, linear heads). Its
-vectors are the mean-pooled output of the last frozen layer, which screening computes anyway, so the base model's
-last two layers no longer run when a message is screened. ``benchmarks/study_tuned_layers.py`` (a quarter of the
-authors held out, suicide recall at 3% benign, blend with n-grams 1/2): no kNN 0.866, kNN on the bundled sentence
-vector 0.887, on the frozen layer's pooled output 0.884, on the tuned vector 0.866."""
+little harsher than leaving one author out; four fine-tunings (plus the final one) take about 80 minutes on two
+cores with three tuned layers (32 with two). The 0.3 kNN vote was chosen by leave-one-author-out (train_loao.py,
+linear heads). Its vectors are the mean-pooled output of the last frozen layer, which screening computes anyway,
+so the base model's own last layers never run when a message is screened. ``benchmarks/study_tuned_layers.py`` (a
+quarter of the authors held out, suicide recall at 3% benign, blend with n-grams 1/2; two tuned layers): no kNN
+0.866, kNN on the bundled sentence vector 0.887, on the frozen layer's pooled output 0.884, on the tuned vector
+0.866. With three tuned layers (``STATE_LAYER = 2``, shipped since 2026-11-27 evening) the same study read suicide
+0.891, self-harm 0.971, medical 0.975 and emergency level 0.919, against 0.884 / 0.962 / 0.967 / 0.880 for two."""
 LEXICAL_WEIGHT = 0.5
 """Crisis labels and ``level_emergency``: tuned head (with kNN) 1/2, word and character n-grams 1/4 each. With
 the frozen head the n-grams carried 2/3 (leave-one-author-out, ``train_loao.py``); the tuned head is as strong
@@ -274,20 +276,28 @@ emergency. Under-calling a plan or a goodbye is the worse error; over-calling st
 and screening, not to anything harmful."""
 
 
-def suicide_emergency_threshold(
-    scores: npt.NDArray[np.float64], y: npt.NDArray[np.int8], labels: list[str]
-) -> tuple[float, float]:
-    """(lowest ``level_emergency`` bar within ``EMERGENCY_OVERCALL_BUDGET``, its over-call rate), on suicide rows."""
-    rows = y[:, labels.index(SignalName.SUICIDE_RISK.value)] == 1
+SELF_HARM_OVERCALL_BUDGET = 0.05
+"""Among out-of-author self-harm messages labelled clinician (urges, a cut earlier, old scars told now), the share
+the classifier's emergency reading may raise to emergency. Stricter than suicide risk's: an emergency puts the
+session on hold and shows emergency numbers, and past self-harm told honestly should not be met with that."""
+SELF_HARM_EMERGENCY_FLOOR = 0.5
+
+
+def emergency_threshold(
+    scores: npt.NDArray[np.float64], y: npt.NDArray[np.int8], labels: list[str], signal: str, budget: float
+) -> tuple[float, float, float]:
+    """On the rows carrying ``signal``: the lowest ``level_emergency`` bar whose over-call rate (clinician-level rows
+    raised) stays within ``budget``, that rate, and the share of emergency-level rows it raises."""
+    rows = y[:, labels.index(signal)] == 1
     emergency = labels.index(EMERGENCY_LABEL)
     positive = y[rows, emergency] == 1
     score = scores[rows, emergency]
-    best = (1.01, 0.0)
+    best = (1.01, 0.0, 0.0)
     for t in sorted(THRESHOLD_GRID, reverse=True):
         overcall = float(((score >= t) & ~positive).sum()) / max(1, int((~positive).sum()))
-        if overcall > EMERGENCY_OVERCALL_BUDGET:
+        if overcall > budget:
             break
-        best = (float(t), overcall)
+        best = (float(t), overcall, float(((score >= t) & positive).sum()) / max(1, int(positive.sum())))
     return best
 
 
@@ -389,14 +399,22 @@ def choose_bars(
         oof[held], y[held], on_held, benign[held], labels, thresholds
     )
     demotions, demotion_metrics = rule_demotions(oof[held], y[held], on_held, benign[held], labels)
-    suicide_emergency, overcall = suicide_emergency_threshold(oof[held], y[held], labels)
+    suicide_emergency, overcall, _ = emergency_threshold(
+        oof[held], y[held], labels, SignalName.SUICIDE_RISK.value, EMERGENCY_OVERCALL_BUDGET
+    )
+    self_harm_emergency, self_harm_overcall, self_harm_raised = emergency_threshold(
+        oof[held], y[held], labels, SignalName.SELF_HARM.value, SELF_HARM_OVERCALL_BUDGET
+    )
     metrics |= override_metrics | demotion_metrics
     metrics["suicide_emergency_overcall"] = round(overcall, 4)
+    metrics["self_harm_emergency_overcall"] = round(self_harm_overcall, 4)
+    metrics["self_harm_emergency_raised"] = round(self_harm_raised, 4)
     bars: Bars = {
         "thresholds": thresholds,
         "veto_override": overrides,
         "rule_demotion": demotions,
         "suicide_emergency_threshold": max(suicide_emergency, 0.3),
+        "self_harm_emergency_threshold": max(self_harm_emergency, SELF_HARM_EMERGENCY_FLOOR),
     }
     return bars, metrics
 
@@ -594,6 +612,7 @@ def main(argv: list[str] | None = None) -> int:
         "lexical_sha256": data_sha256(lexical_path),
         "lexical_weight": LEXICAL_WEIGHT,
         "suicide_emergency_threshold": bars["suicide_emergency_threshold"],
+        "self_harm_emergency_threshold": bars["self_harm_emergency_threshold"],
         "veto_override": bars["veto_override"],
         "rule_demotion": bars["rule_demotion"],
     }
