@@ -89,6 +89,9 @@ FLAGGED: list[tuple[str, str | None, str, L, SignalName | None]] = [
     ("she's freaking out and wants it to stop", "peak", "companion", L.COMPANION, S.ADVERSE_EFFECT),
     ("took three times the dose by accident", "dosing", "patient", L.CLINICIAN, S.DOSING_REQUEST),
     ("he won't wake up for anything, I've shaken him", "peak", "companion", L.EMERGENCY, S.MEDICAL_EMERGENCY),
+    ("her lips are blue and she's not answering", "peak", "companion", L.EMERGENCY, S.MEDICAL_EMERGENCY),
+    ("he just went home", "peak", "patient", L.CLINICIAN, S.COMPANION_ABSENT),
+    ("my friend cancelled, I'm on my own", "peak", "patient", L.CLINICIAN, S.COMPANION_ABSENT),
 ]
 
 # Look-alikes that must stay below companion (and what they must not be flagged as).
@@ -106,6 +109,22 @@ BENIGN: list[tuple[str, str | None, str, SignalName | None]] = [
     ("No alcohol, no weed, nothing", "pre_session", "patient", S.SUBSTANCE_MIX),  # negation
     ("my partner's in the kitchen", "peak", "patient", S.COMPANION_ABSENT),
     ("tomorrow I will drive to work", "integration", "patient", S.UNSAFE_ACTIVITY),  # plan for later
+    ("my lips are blue from the slushie lol, don't panic", "integration", "patient", S.MEDICAL_EMERGENCY),
+    ("floating. bed is gone", "peak", "patient", S.COMPANION_ABSENT),
+    (
+        "cried a lot in a good way, like something heavy went out of me",
+        "integration",
+        "patient",
+        S.COMPANION_ABSENT,
+    ),
+    ("she's gone to get me a blanket from upstairs", "peak", "patient", S.COMPANION_ABSENT),
+    ("I was so nervous I nearly bailed. Putting the troche in now.", "dosing", "patient", S.COMPANION_ABSENT),
+    (
+        "Slept ok. Mild headache gone after breakfast. Bit tearful but fine.",
+        None,
+        "patient",
+        S.ADVERSE_EFFECT,
+    ),
     (
         "can't breathe 😂😂 this video of the cat stuck in the laundry basket",
         None,
