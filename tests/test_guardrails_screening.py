@@ -91,6 +91,9 @@ FLAGGED: list[tuple[str, str | None, str, L, SignalName | None]] = [
     ("he won't wake up for anything, I've shaken him", "peak", "companion", L.EMERGENCY, S.MEDICAL_EMERGENCY),
     ("her lips are blue and she's not answering", "peak", "companion", L.EMERGENCY, S.MEDICAL_EMERGENCY),
     ("he just went home", "peak", "patient", L.CLINICIAN, S.COMPANION_ABSENT),
+    ("I'm going to do it tonight, nobody will stop me", None, "patient", L.EMERGENCY, S.SUICIDE_RISK),
+    ("he's drunk, he had four beers before the session", "peak", "companion", L.CLINICIAN, S.SUBSTANCE_MIX),
+    ("he says the neighbours are watching him through the walls", None, "companion", L.CLINICIAN, None),
     ("my friend cancelled, I'm on my own", "peak", "patient", L.CLINICIAN, S.COMPANION_ABSENT),
 ]
 
@@ -110,6 +113,27 @@ BENIGN: list[tuple[str, str | None, str, SignalName | None]] = [
     ("my partner's in the kitchen", "peak", "patient", S.COMPANION_ABSENT),
     ("tomorrow I will drive to work", "integration", "patient", S.UNSAFE_ACTIVITY),  # plan for later
     ("my lips are blue from the slushie lol, don't panic", "integration", "patient", S.MEDICAL_EMERGENCY),
+    (
+        "I'm going to do it tonight - touch the bathroom door handle and eat dinner without washing",
+        None,
+        "patient",
+        S.SUICIDE_RISK,
+    ),
+    (
+        "if i have to fill out one more intake form im gonna jump out a window lmao",
+        None,
+        "patient",
+        S.SUICIDE_RISK,
+    ),
+    (
+        "I'm gonna kill my brother, he ate my post-session biscuits",
+        "integration",
+        "patient",
+        S.HARM_TO_OTHERS,
+    ),
+    ("is the slurry talking normal? he sounds drunk but makes sense", "peak", "companion", S.SUBSTANCE_MIX),
+    ("I'm floating above the flat watching me lie there. very peaceful", "peak", "patient", None),
+    ("she dozed off, breathing steady, im watching her", "integration", "companion", None),
     ("floating. bed is gone", "peak", "patient", S.COMPANION_ABSENT),
     (
         "cried a lot in a good way, like something heavy went out of me",

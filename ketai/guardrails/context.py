@@ -187,6 +187,12 @@ _THIRD_PERSON_RULES: tuple[tuple[re.Pattern[str], str], ...] = (
         ),
         "the companion is worried",
     ),
+    # "I'm watching her", "it's hard watching him go through this": the companion watching, not someone watching
+    # the patient.
+    (
+        re.compile(r"\b(?:watching|keeping an eye on|watching over|checking on) (?:her|him|them)\b"),
+        "watching the patient",
+    ),
     (re.compile(r"\b(?:he|she|they) (?:is|are)\b"), "i am"),
     (re.compile(r"\b(?:he|she|they) (?:was|were)\b"), "i was"),
     (re.compile(r"\b(?:he|she|they) (?:has|have)\b"), "i have"),
