@@ -90,6 +90,8 @@ def score_messages(guardrails: KetaiGuardrails, rows: list[dict[str, Any]]) -> d
                     "expected_level": expected_level.value,
                     "given": sorted(found),
                     "given_level": given.value,
+                    # which layers set the level (for a benign escalation: who raised the false alarm)
+                    "detectors": sorted({s.detector for s in assessment.signals if s.level == given}),
                 }
             )
     signals = {}

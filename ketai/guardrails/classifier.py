@@ -37,7 +37,7 @@ from ketai.errors import ContentError
 from ketai.guardrails.lexical import LexicalModel
 from ketai.guardrails.schema import PhaseKey, phase_key
 from ketai.guardrails.tuned_layers import TunedEncoder, TunedLayers
-from ketai.models import Phase, Role
+from ketai.models import Phase, Role, SignalName
 
 ARTIFACT_NAME = "signal_classifier.json"
 PHASE_KEYS: tuple[PhaseKey, ...] = (
@@ -283,13 +283,17 @@ class SignalClassifier:
         labels: set[str] = set()
         full = self.threshold(EMERGENCY_LABEL) if EMERGENCY_LABEL in self.labels else 1.01
         if probability >= full:
-            labels |= {SUICIDE_LABEL, "abuse_or_unsafe_home", "psychosis_or_severe_distress"}
+            labels |= {
+                SUICIDE_LABEL,
+                SignalName.ABUSE_OR_UNSAFE_HOME.value,
+                SignalName.PSYCHOSIS_OR_SEVERE_DISTRESS.value,
+            }
         lower = self.artifact.suicide_emergency_threshold
         if lower is not None and probability >= lower:
             labels.add(SUICIDE_LABEL)
         self_harm = self.artifact.self_harm_emergency_threshold
         if self_harm is not None and probability >= self_harm:
-            labels.add("self_harm")
+            labels.add(SignalName.SELF_HARM.value)
         return frozenset(labels)
 
     def rule_demotion(self, label: str) -> float:
@@ -311,18 +315,14 @@ class SignalClassifier:
             suicide = float(probs[self.labels.index(SUICIDE_LABEL)])
             if emergency >= JOINT_EMERGENCY and suicide >= JOINT_SUICIDE_FLOOR:
                 found[SUICIDE_LABEL] = suicide
-        lower = self.artifact.suicide_emergency_threshold
-        if EMERGENCY_LABEL in self.labels and lower is not None:
-            p = float(probs[self.labels.index(EMERGENCY_LABEL)])
-            if p >= lower:
-                found[EMERGENCY_LABEL] = p
         return Reading(found, {label: float(p) for label, p in zip(self.labels, probs, strict=True)})
 
 
 @dataclass(frozen=True)
 class Reading:
     found: dict[str, float]
-    """Labels whose score reaches their threshold (with the joint suicide and lower emergency bars)."""
+    """Labels whose score reaches their threshold (with the joint suicide bar). The emergency level's lower,
+    per-signal bars are applied to ``probabilities`` by ``SignalClassifier.emergency_capable``."""
     probabilities: dict[str, float]
 
 
