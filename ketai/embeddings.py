@@ -46,6 +46,12 @@ STATE_OUTPUT = "layer_norm_6"
 """The graph's name for the output of layer ``STATE_LAYER`` (every layer ends in two layer norms; the embedding
 block has one): the state session's graph ends there."""
 TOKENIZER_SHA256_PREFIX = "be50c362"
+SCREEN_THREADS = 1
+"""onnxruntime threads for the sessions that screen one message at a time (the state session here and the tuned
+layers): on a ~20-token message a second thread's hand-offs cost about what it computes, and the two vCPUs here share
+one core's vector units. Together with the column-major kNN bank, screening the dev messages interleaved with the
+previous setup went p50 14.75 -> 14.01 ms, p95 20.96 -> 20.44 ms. Batch embedding (``embed``) keeps the default
+pool."""
 
 FloatMatrix = npt.NDArray[np.float32]
 
@@ -114,7 +120,7 @@ class BundledEmbedder:
 
     @cached_property
     def _state_session(self) -> Any:
-        return cpu_session(_first_layers(_checked_model()), self._threads)
+        return cpu_session(_first_layers(_checked_model()), self._threads or SCREEN_THREADS)
 
     def embed(self, texts: list[str], batch_size: int = 32) -> FloatMatrix:
         """Embed ``texts``; empty strings are embedded as-is (the model handles them)."""
@@ -162,8 +168,8 @@ def cpu_session(model: bytes, threads: int | None = None) -> Any:
     import onnxruntime as ort
 
     options = ort.SessionOptions()
-    # Two or more threads cut one message's embedding time by about a third on this 2-core machine
-    # (p95 9.7 -> 6.3 ms on 1,100 session messages); a tiny model gains nothing past four.
+    # The default pool (batch embedding for retrieval) uses the cores up to four; the screening sessions ask for
+    # SCREEN_THREADS, since one short message gains nothing from a second thread here.
     options.intra_op_num_threads = threads or max(1, min(4, os.cpu_count() or 1))
     options.inter_op_num_threads = 1
     # Idle worker threads must not spin: the rest of a screen (numpy, regexes) runs right after each call.

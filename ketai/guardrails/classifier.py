@@ -246,7 +246,9 @@ class SignalClassifier:
     def use_knn(self, bank: FloatArray, bank_labels: npt.NDArray[np.int8]) -> None:
         if bank.shape[1] != DIMENSIONS or bank_labels.shape != (bank.shape[0], len(self.artifact.knn_labels)):
             raise ContentError("kNN bank does not match the classifier artifact; retrain")
-        self.bank, self.bank_labels = bank, bank_labels
+        # Column-major, so ``bank.T`` in ``knn_vote`` is contiguous: the one-row product then streams the bank once
+        # (the product alone 0.6 -> 0.3 ms for 17k vectors on this machine; same numbers).
+        self.bank, self.bank_labels = np.asfortranarray(bank), bank_labels
         self.knn_columns = [self.labels.index(label) for label in self.artifact.knn_labels]
 
     def threshold(self, label: str) -> float:

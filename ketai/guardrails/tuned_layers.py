@@ -19,7 +19,15 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from ketai.embeddings import DIMENSIONS, LAYERS, STATE_LAYER, cpu_session, mean_pooled, model_file
+from ketai.embeddings import (
+    DIMENSIONS,
+    LAYERS,
+    SCREEN_THREADS,
+    STATE_LAYER,
+    cpu_session,
+    mean_pooled,
+    model_file,
+)
 from ketai.errors import ContentError
 
 FloatArray = npt.NDArray[np.float32]
@@ -210,7 +218,7 @@ class TunedEncoder:
     """Runs ``TunedLayers`` in onnxruntime (built in memory from the weights; nothing is written to disk)."""
 
     def __init__(self, tuned: TunedLayers, threads: int | None = None) -> None:
-        self._session = cpu_session(onnx_graph(tuned), threads)
+        self._session = cpu_session(onnx_graph(tuned), threads or SCREEN_THREADS)
         self._lock = threading.Lock()
 
     def embed(self, hidden: FloatArray, mask: FloatArray) -> FloatArray:
