@@ -95,6 +95,35 @@ FLAGGED: list[tuple[str, str | None, str, L, SignalName | None]] = [
     ("he's drunk, he had four beers before the session", "peak", "companion", L.CLINICIAN, S.SUBSTANCE_MIX),
     ("he says the neighbours are watching him through the walls", None, "companion", L.CLINICIAN, None),
     ("my friend cancelled, I'm on my own", "peak", "patient", L.CLINICIAN, S.COMPANION_ABSENT),
+    # the crying face is not a laugh marker; a reassuring sign does not cancel what the rules found
+    ("i cant breathe 😭", "peak", "patient", L.EMERGENCY, S.MEDICAL_EMERGENCY),
+    ("my breathing is fine but he won't wake up", "peak", "companion", L.EMERGENCY, S.MEDICAL_EMERGENCY),
+    # a question after a report does not cancel the report; an earlier session's effect that is back now counts
+    ("I can't breathe, what if I faint?", "peak", "patient", L.EMERGENCY, S.MEDICAL_EMERGENCY),
+    (
+        "I was nauseous during the last session and I'm nauseous again now",
+        "dosing",
+        "patient",
+        L.COMPANION,
+        S.ADVERSE_EFFECT,
+    ),
+    # head-banging told literally is self-harm; an urge told as a want is not an OCD intrusion
+    (
+        "banging my head against the wall again, there's blood on the plaster",
+        None,
+        "patient",
+        L.EMERGENCY,
+        S.SELF_HARM,
+    ),
+    ("the urge to bang my head on the desk is back", None, "patient", L.CLINICIAN, S.SELF_HARM),
+    (
+        "I keep thinking about the lighter in my bag. want it so badly",
+        None,
+        "patient",
+        L.CLINICIAN,
+        S.SELF_HARM,
+    ),
+    ("she's about to run out the door", "peak", "companion", L.CLINICIAN, S.PSYCHOSIS_OR_SEVERE_DISTRESS),
 ]
 
 # Look-alikes that must stay below companion (and what they must not be flagged as).
@@ -252,6 +281,35 @@ BENIGN: list[tuple[str, str | None, str, SignalName | None]] = [
         "patient",
         S.HARM_TO_OTHERS,
     ),
+    # adverse effects asked about, told as history, resolved, or felt at an intrusive thought
+    ("is the dizziness usually worse when you stand up?", "pre_session", "patient", S.ADVERSE_EFFECT),
+    ("what's our plan if he gets queasy? bucket's by the sofa", "pre_session", "companion", S.ADVERSE_EFFECT),
+    ("The previous session I was sick once, this time nothing", "integration", "patient", S.ADVERSE_EFFECT),
+    ("queasiness has passed, eating crackers", "integration", "patient", S.ADVERSE_EFFECT),
+    (
+        "the thought of pushing my brother down the stairs came back and I felt sick to my stomach, I'd never",
+        None,
+        "patient",
+        S.ADVERSE_EFFECT,
+    ),
+    (
+        "Her mouth is tingling from the troche, she says it's the usual fizz",
+        "dosing",
+        "companion",
+        S.ADVERSE_EFFECT,
+    ),
+    # hyperbole and plans
+    ("If I have to sit through one more budget meeting I'll die. Joking.", None, "patient", S.SUICIDE_RISK),
+    ("exam in an hour, I'm dead. absolutely deceased", None, "patient", None),
+    ("I'll sleep when I'm dead, says my coach", None, "patient", None),
+    (
+        "Tomorrow I'm going to leave the back door checked once only, that's my exposure",
+        "integration",
+        "patient",
+        S.PSYCHOSIS_OR_SEVERE_DISTRESS,
+    ),
+    ("the cat ran off with my sock again", None, "patient", S.PSYCHOSIS_OR_SEVERE_DISTRESS),
+    ("it's like banging my head against a brick wall with the pharmacy", None, "patient", S.SELF_HARM),
 ]
 
 

@@ -71,6 +71,9 @@ class ContextChecker:
         self.dystonic = many("dystonic", spec.dystonic)
         self.syntonic = many("syntonic", spec.syntonic)
         self.intrusion_distress = many("intrusion_distress", spec.intrusion_distress)
+        self.intrusion_disgust = many("intrusion_disgust", spec.intrusion_disgust)
+        self.earlier_session = many("earlier_session", spec.earlier_session)
+        self.still_now = many("still_now", spec.still_now)
         self.ordinary_purpose = many("ordinary_purpose", spec.ordinary_purpose)
         self.conversation_question = many("conversation_question", spec.conversation_question)
         self.idioms = Idioms(
@@ -120,8 +123,21 @@ class ContextChecker:
         return False
 
     def conditional_question(self, text: str, start: int) -> bool:
+        """A protocol question in the sentence holding ``start`` (with its question mark), asked before the
+        match: "what's the plan if I get nauseous?" asks; "I can't breathe, what if I faint?" reports."""
         s_start, s_end = textmod.sentence_bounds(text, start)
-        return _any(self.conditional, text[s_start:s_end])
+        asked = text[s_start : s_end + 1]
+        return any(m.start() <= start - s_start for p in self.conditional for m in p.finditer(asked))
+
+    def earlier_session_effect(self, text: str, start: int) -> bool:
+        """The sentence holding ``start`` places the effect in an earlier session or day, and nothing in it says
+        the effect is back or still there."""
+        s_start, s_end = textmod.sentence_bounds(text, start)
+        sentence = text[s_start:s_end]
+        return _any(self.earlier_session, sentence) and not _any(self.still_now, sentence)
+
+    def intrusion_disgust_in(self, evidence: str) -> bool:
+        return _any(self.intrusion_disgust, evidence)
 
     def past_resolved_message(self, text: str) -> bool:
         """The whole message is about a clearly resolved past (remote and resolved cues, nothing recent)."""

@@ -171,7 +171,7 @@ class RuleEngine:
         result.resolved_past = self.context.past_resolved_message(scan)
         result.conversation_question = self.context.only_conversation_question(scan)
         self._blood_pressure(scan, key, result)
-        self._intrusions(scan, result)
+        self._intrusions(scan, key, result)
         result.cues = {name for name in self.cues if self.cue_present(name, scan)}
         self._dystonic_suicide_level(result)
         self._warning_cluster(scan, result)
@@ -219,6 +219,8 @@ class RuleEngine:
             reason = "a question about what to do if"
         elif signal in _RESOLVABLE and ctx.resolved(text):
             reason = "already resolved"
+        elif signal == _ADVERSE and ctx.earlier_session_effect(text, start):
+            reason = "an earlier session's effect"
         elif "past" not in ignore and ctx.past(text, start) == "resolved":
             reason = "past and resolved"
         if reason is not None:
@@ -282,7 +284,7 @@ class RuleEngine:
                 result.notes.append(f"{evidence} is within the usual range")
                 result.cancelled.update({_ADVERSE, SignalName.MEDICAL_EMERGENCY})
 
-    def _intrusions(self, text: str, result: RuleResult) -> None:
+    def _intrusions(self, text: str, key: PhaseKey, result: RuleResult) -> None:
         """Harm-to-others content in an ego-dystonic context is an OCD intrusion (monitor), unless a
         strong syntonic cue (intent, means, grievance, timing) stands outside that context."""
         harm = [h for h in result.hits if h.signal == SignalName.HARM_TO_OTHERS]
@@ -291,10 +293,19 @@ class RuleEngine:
             return
         # "I picture hurting him and I feel sick": disgust at the thought, not nausea; "it horrified me",
         # "I can't stop crying": the distress that makes the thought ego-dystonic, not a drug reaction.
+        # "Sick to my stomach" or "cold panic" are drug effects too, so they count as the intrusion's only away
+        # from dosing and peak, when the medicine is not what the patient is reacting to.
+        on_drug = key in ("dosing", "peak")
         result.hits = [
             h
             for h in result.hits
-            if h.kind != "feel_sick" and not (h.kind == "panic" and self.context.distress_in(h.evidence))
+            if h.kind != "feel_sick"
+            and not (h.kind == "panic" and self.context.distress_in(h.evidence))
+            and not (
+                not on_drug
+                and h.kind in ("panic", "nausea", "vomiting")
+                and self.context.intrusion_disgust_in(h.evidence)
+            )
         ]
         if not harm:
             return

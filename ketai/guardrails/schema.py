@@ -78,6 +78,14 @@ class ModifiersFile(Header):
     """An everyday reason beside a preparation-like act (a class, a tradition, the lawyer's advice, a move)."""
     intrusion_distress: list[str]
     """Reactions that, beside an intrusive thought, describe the intrusion, not a drug effect."""
+    intrusion_disgust: list[str] = []
+    """Disgust or dread at an intrusive thought in words that also name a drug effect ("sick to my stomach",
+    "nearly threw up", "cold panic"): read as the intrusion only away from dosing and peak."""
+    earlier_session: list[str] = []
+    """An adverse effect placed in an earlier session or day ("last session I was sick once"): history for the
+    clinician, not something the companion must handle now."""
+    still_now: list[str] = []
+    """Words that bring an earlier effect into the present ("again", "still", "right now")."""
     conversation_question: list[str] = []
     """A whole short message that only asks about the conversation ("what do you mean?", "can you repeat
     that?"): the classifier alone may not read a crisis into it."""

@@ -95,7 +95,10 @@ def classifier_veto(
     if spec is None or (spec.phases is not None and key not in spec.phases):
         return Veto(f"not applicable in phase {key}", firm=True)
     if result.dystonic and name in (SignalName.PSYCHOSIS_OR_SEVERE_DISTRESS, SignalName.SELF_HARM):
-        return Veto("ego-dystonic OCD intrusion", firm=True)
+        # Soft for self-harm: the dystonic cues are broad ("keep thinking", "why do I"), and a self-harm urge told
+        # beside one ("keep thinking about the blade in my drawer. want it so bad") is still an urge; a very
+        # confident classifier overrides, as for the other context vetoes.
+        return Veto("ego-dystonic OCD intrusion", firm=name != SignalName.SELF_HARM)
     if result.conversation_question:
         return Veto("the message only asks about the conversation (e.g. what the question means)", firm=True)
     if name in _IDIOM_VETOED and result.idiom:
