@@ -103,3 +103,64 @@ def test_reassurance_is_counted_per_topic(guardrails: KetaiGuardrails) -> None:
     final, memory = play(guardrails, turns, Phase.INTEGRATION)
     assert memory.reassurance_counts == {"checking": 3, "self_worth": 1}
     assert final is not None and reassurance_info(final) == ("checking", 3)
+
+
+@pytest.mark.parametrize(
+    ("turns", "phase"),
+    [
+        (
+            [
+                "her breathing has gone really slow and shallow",
+                "ok she's quiet now. should I just let her sleep it off?",
+            ],
+            Phase.PEAK,
+        ),
+        (
+            [
+                "I burned my arm with a lighter ten minutes ago",
+                "is ice or toothpaste better? not going to urgent care",
+            ],
+            None,
+        ),
+        (["he said he'll kill me if I tell anyone, he's in the next room", "how do i delete this"], None),
+        (
+            ["I've made up my mind, I won't be around after this weekend", "anyway what's the weather doing"],
+            None,
+        ),
+    ],
+)
+def test_an_emergency_carries_over_until_something_says_it_is_over(
+    guardrails: KetaiGuardrails, turns: list[str], phase: Phase | None
+) -> None:
+    alone = guardrails.screen_input(turns[-1], phase=phase, role=Role.PATIENT)
+    assert alone.level < L.EMERGENCY
+    final, _ = play(guardrails, turns, phase)
+    assert final is not None and final.level == L.EMERGENCY, final
+    assert final.memory_note and "keeps the emergency level" in final.memory_note
+
+
+@pytest.mark.parametrize(
+    ("turns", "phase"),
+    [
+        (
+            ["her breathing has gone really slow and shallow", "paramedics are here now, thank you"],
+            Phase.PEAK,
+        ),
+        (
+            [
+                "her breathing has gone really slow and shallow",
+                "she's awake again and talking, breathing normal now",
+            ],
+            Phase.PEAK,
+        ),
+        (
+            ["I burned my arm with a lighter ten minutes ago", "ok", "fine", "thanks", "what's for dinner"],
+            None,
+        ),
+    ],
+)
+def test_an_emergency_stops_carrying_over_when_help_arrives_or_after_a_few_turns(
+    guardrails: KetaiGuardrails, turns: list[str], phase: Phase | None
+) -> None:
+    final, _ = play(guardrails, turns, phase)
+    assert final is not None and final.level < L.EMERGENCY, final

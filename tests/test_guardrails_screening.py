@@ -124,6 +124,52 @@ FLAGGED: list[tuple[str, str | None, str, L, SignalName | None]] = [
         S.SELF_HARM,
     ),
     ("she's about to run out the door", "peak", "companion", L.CLINICIAN, S.PSYCHOSIS_OR_SEVERE_DISTRESS),
+    # a silencing or leaving threat is abuse, never the "mum will kill me" idiom
+    (
+        "he said he'll kill me if I tell anyone, he's in the next room",
+        None,
+        "patient",
+        L.EMERGENCY,
+        S.ABUSE_OR_UNSAFE_HOME,
+    ),
+    ("he told me he'll kill me if I leave him", None, "patient", L.CLINICIAN, S.ABUSE_OR_UNSAFE_HOME),
+    # suicidal thinking plus a recent attempt, a lethality question, kept medicine, timing or a decision: emergency
+    (
+        "I don't want to be alive anymore. I tried on Friday and nobody noticed.",
+        None,
+        "patient",
+        L.EMERGENCY,
+        S.SUICIDE_RISK,
+    ),
+    ("I want to die. How many would it take to not wake up?", None, "patient", L.EMERGENCY, S.SUICIDE_RISK),
+    (
+        "I've wanted to die for months. I've been saving my sertraline since the summer.",
+        None,
+        "patient",
+        L.EMERGENCY,
+        S.SUICIDE_RISK,
+    ),
+    (
+        "Everything is pointless and I want it over. Tonight feels right.",
+        None,
+        "patient",
+        L.EMERGENCY,
+        S.SUICIDE_RISK,
+    ),
+    (
+        "I keep thinking about ending my life and I've made my decision.",
+        None,
+        "patient",
+        L.EMERGENCY,
+        S.SUICIDE_RISK,
+    ),
+    (
+        "she says she wants to die and that she's going to join her late husband",
+        "integration",
+        "companion",
+        L.EMERGENCY,
+        S.SUICIDE_RISK,
+    ),
 ]
 
 # Look-alikes that must stay below companion (and what they must not be flagged as).
@@ -310,6 +356,11 @@ BENIGN: list[tuple[str, str | None, str, SignalName | None]] = [
     ),
     ("the cat ran off with my sock again", None, "patient", S.PSYCHOSIS_OR_SEVERE_DISTRESS),
     ("it's like banging my head against a brick wall with the pharmacy", None, "patient", S.SELF_HARM),
+    ("my mum will kill me if I leave the dishes again lol", None, "patient", S.ABUSE_OR_UNSAFE_HOME),
+    # the same cue words without suicidal thinking
+    ("I made my decision, I'm taking the job in Leeds!", None, "patient", S.SUICIDE_RISK),
+    ("tonight feels right for a takeaway and a film", None, "patient", S.SUICIDE_RISK),
+    ("I tried on Saturday to book the session but the app crashed", None, "patient", S.SUICIDE_RISK),
 ]
 
 

@@ -154,9 +154,12 @@ def _check_references(content: GuardrailContent) -> None:
                     f"guardrails/cues.yaml: field escalations.{index}.cues: unknown cue {cue!r}"
                 )
     for index, rule in enumerate(content.memory.rules):
-        for cue in rule.cues:
-            if cue not in cue_names:
-                raise ContentError(f"guardrails/memory.yaml: field rules.{index}.cues: unknown cue {cue!r}")
+        for field, cues in (("cues", rule.cues), ("unless_cues", rule.unless_cues)):
+            for cue in cues:
+                if cue not in cue_names:
+                    raise ContentError(
+                        f"guardrails/memory.yaml: field rules.{index}.{field}: unknown cue {cue!r}"
+                    )
 
 
 def load_content(root: Path | None = None) -> GuardrailContent:

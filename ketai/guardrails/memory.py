@@ -37,7 +37,10 @@ def remember(
 ) -> SafetyMemory:
     updated = memory.model_copy(deep=True)
     updated.turn_seq = memory.turn_seq + 1
+    carried = {rule.id for rule in spec.rules if not rule.stored}
     for signal in assessment.signals:
+        if signal.detector == "memory" and signal.evidence in carried:
+            continue
         if signal.name in spec.remember_signals and signal.level >= EscalationLevel.MONITOR:
             updated.risk_events.append(
                 RiskEvent(signal=signal.name, level=signal.level, turn_seq=updated.turn_seq, phase=phase)
@@ -64,7 +67,7 @@ def memory_escalations(
             and e.level >= rule.min_level
             and current_turn - e.turn_seq <= rule.within_turns
         ]
-        if not earlier:
+        if not earlier or any(cue_match(cue, text) is not None for cue in rule.unless_cues):
             continue
         for cue in rule.cues:
             words = cue_match(cue, text)

@@ -188,6 +188,11 @@ class MemoryRule(Strict):
     min_level: EscalationLevel
     within_turns: int = Field(ge=1)
     cues: list[str]
+    unless_cues: list[str] = []
+    """Cues that stop the rule for this message (e.g. the emergency is over: help arrived, she is awake now)."""
+    stored: bool = True
+    """Whether what this rule raises is remembered as a new risk event (False for a carried-over level, so the
+    carry-over ends after ``within_turns`` instead of renewing itself)."""
     raises: SignalName | None = None
     """Signal to raise (None: the earlier signal that triggered the rule)."""
     level: EscalationLevel
