@@ -107,6 +107,14 @@ FLAGGED: list[tuple[str, str | None, str, L, SignalName | None]] = [
         L.COMPANION,
         S.ADVERSE_EFFECT,
     ),
+    # a resolution told before a new effect does not cancel it
+    (
+        "the nausea's gone but now I'm shaking uncontrollably",
+        "integration",
+        "patient",
+        L.COMPANION,
+        S.ADVERSE_EFFECT,
+    ),
     # head-banging told literally is self-harm; an urge told as a want is not an OCD intrusion
     (
         "banging my head against the wall again, there's blood on the plaster",
@@ -332,6 +340,7 @@ BENIGN: list[tuple[str, str | None, str, SignalName | None]] = [
     ("what's our plan if he gets queasy? bucket's by the sofa", "pre_session", "companion", S.ADVERSE_EFFECT),
     ("The previous session I was sick once, this time nothing", "integration", "patient", S.ADVERSE_EFFECT),
     ("queasiness has passed, eating crackers", "integration", "patient", S.ADVERSE_EFFECT),
+    ("I threw up. Feeling better now.", "integration", "patient", S.ADVERSE_EFFECT),
     (
         "the thought of pushing my brother down the stairs came back and I felt sick to my stomach, I'd never",
         None,

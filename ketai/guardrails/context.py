@@ -147,8 +147,11 @@ class ContextChecker:
             and not _any(self.past_recent, text)
         )
 
-    def resolved(self, text: str) -> bool:
-        return _any(self.resolved_now, text)
+    def resolved(self, text: str, start: int = 0) -> bool:
+        """The effect or absence mentioned at ``start`` is over: a resolution cue ends after it ("I threw up.
+        Feeling better now."). A resolution told before a new effect does not cancel it ("the nausea's gone but
+        now I'm shaking")."""
+        return any(m.end() > start for p in self.resolved_now for m in p.finditer(text))
 
     def fiction_in(self, text: str) -> bool:
         return _any(self.fiction, text)

@@ -217,7 +217,7 @@ class RuleEngine:
             reason = "planned for later"
         elif signal in _CONDITIONAL and ctx.conditional_question(text, start):
             reason = "a question about what to do if"
-        elif signal in _RESOLVABLE and ctx.resolved(text):
+        elif signal in _RESOLVABLE and ctx.resolved(text, start):
             reason = "already resolved"
         elif signal == _ADVERSE and ctx.earlier_session_effect(text, start):
             reason = "an earlier session's effect"
