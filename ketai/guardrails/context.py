@@ -147,7 +147,7 @@ class ContextChecker:
             and not _any(self.past_recent, text)
         )
 
-    def resolved(self, text: str, start: int = 0) -> bool:
+    def resolved(self, text: str, start: int) -> bool:
         """The effect or absence mentioned at ``start`` is over: a resolution cue ends after it ("I threw up.
         Feeling better now."). A resolution told before a new effect does not cancel it ("the nausea's gone but
         now I'm shaking")."""

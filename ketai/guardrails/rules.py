@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from ketai.guardrails import text as textmod
 from ketai.guardrails.context import ContextChecker, companion_perspective
 from ketai.guardrails.loader import GuardrailContent
-from ketai.guardrails.schema import LexiconPattern, PhaseKey, phase_key
+from ketai.guardrails.schema import ALTERED_PHASES, LexiconPattern, PhaseKey, phase_key
 from ketai.models import EscalationLevel, Phase, Role, SignalName
 
 _ADVERSE = SignalName.ADVERSE_EFFECT
@@ -295,7 +295,7 @@ class RuleEngine:
         # "I can't stop crying": the distress that makes the thought ego-dystonic, not a drug reaction.
         # "Sick to my stomach" or "cold panic" are drug effects too, so they count as the intrusion's only away
         # from dosing and peak, when the medicine is not what the patient is reacting to.
-        on_drug = key in ("dosing", "peak")
+        on_drug = key in ALTERED_PHASES
         result.hits = [
             h
             for h in result.hits

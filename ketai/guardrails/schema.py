@@ -16,6 +16,8 @@ PhaseKey = Literal[
     "pre_session", "dosing", "peak", "integration", "complete", "safety_hold", "aborted", "outside"
 ]
 """A phase name, or ``outside`` for messages with no phase (outside a session)."""
+ALTERED_PHASES: frozenset[PhaseKey] = frozenset({"dosing", "peak"})
+"""Phases in which the medicine is acting: dramatic words and bodily effects are read in that light."""
 
 Modifier = Literal["negation", "past", "fiction", "other_person", "future_plan", "dystonic"]
 """Context that can cancel or lower a lexicon match (see ``guardrails/modifiers.yaml``)."""

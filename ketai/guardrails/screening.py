@@ -26,7 +26,7 @@ from ketai.guardrails.memory import memory_escalations, reassurance_note, rememb
 from ketai.guardrails.output_classifier import OutputClassifier
 from ketai.guardrails.output_policy import OutputPolicy, ScriptedText
 from ketai.guardrails.rules import FICTION_PROOF, RuleEngine, RuleHit, RuleResult
-from ketai.guardrails.schema import SignalSpec, phase_key
+from ketai.guardrails.schema import ALTERED_PHASES, SignalSpec, phase_key
 from ketai.models import Assessment, EscalationLevel, OutputVerdict, Phase, Role, Signal, SignalName
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,6 @@ OVERRIDABLE = _UNGATED
 """Crisis signals whose context vetoes a very confident classifier may override: the rules read negation and
 tense from a few words around a match ("no fr tho i kinda want to die", "not suicidal exactly but i wouldn't
 mind if a car hit me"), while the tuned model reads the whole message."""
-_ALTERED_PHASES = frozenset({"dosing", "peak"})
 _MEANS_SIGNALS = frozenset({SignalName.SUICIDE_RISK, SignalName.SELF_HARM})
 SHORT_ANSWER_WORDS = 6
 SHORT_CRISIS_WORDS = 3
@@ -119,7 +118,7 @@ def _context_veto(rules: RuleEngine, name: SignalName, result: RuleResult, key: 
     topic = rules.gate_open(name, result.screened_text)
     if classifier_gated(name) and not topic:
         return "no topic words for this signal"
-    if name in _UNGATED and not topic and (result.expected_effect or key in _ALTERED_PHASES):
+    if name in _UNGATED and not topic and (result.expected_effect or key in ALTERED_PHASES):
         return "dramatic words while effects are expected, and no physical or risk words"
     if result.expected_effect and name not in _UNGATED and name not in FICTION_PROOF:
         return "the rules read the message as an effect expected in this phase (e.g. peak dissociation)"
