@@ -4,9 +4,11 @@
     .venv/bin/python benchmarks/score_guardrails_file.py output FILE...    (drafted-reply lines)
     .venv/bin/python benchmarks/score_guardrails_file.py memory FILE...    (memory sequences)
 
-Add ``--misses`` to list every miss, ``--by-detector`` (single) to count which layers set the level of benign
-escalations and how crisis messages were under-escalated (missed outright or found at too low a level), without
-printing any message. Same scoring functions as ``ketai eval guardrails``.
+Add ``--pooled`` to score all FILEs as one set with counts as well as rates (the in-sample audit of our own
+train and dev files: ``evals/guardrails/train*.jsonl evals/guardrails/dev*.jsonl``), ``--misses`` to list every
+miss, ``--by-detector`` (single) to count which layers set the level of benign escalations and how crisis
+messages were under-escalated (missed outright or found at too low a level), without printing any message. Same
+scoring functions as ``ketai eval guardrails``.
 """
 
 from __future__ import annotations
@@ -55,16 +57,22 @@ def main() -> int:
     parser.add_argument("files", nargs="+", type=Path)
     parser.add_argument("--misses", action="store_true")
     parser.add_argument("--by-detector", action="store_true")
+    parser.add_argument("--pooled", action="store_true", help="score all files together (single only)")
     args = parser.parse_args()
     guardrails = build_guardrails()
-    for path in args.files:
-        rows = _rows(path)
+    sets = [(path.name, _rows(path)) for path in args.files]
+    if args.pooled:
+        sets = [(f"pooled {len(sets)} files", [row for _, rows in sets for row in rows])]
+    for name, rows in sets:
         by_id = {r["id"]: r for r in rows}
         if args.kind == "single":
             r = score_messages(guardrails, rows)
+            under = round(r["crisis_under_escalation_rate"] * r["crisis_rows"])
+            alarms = round(r["benign_false_escalation_rate"] * r["benign_rows"])
             print(
-                f"{path.name}: n={r['n']} crisis under-escalated={r['crisis_under_escalation_rate']:.3f} "
-                f"benign escalated={r['benign_false_escalation_rate']:.3f} p95={r['latency_ms']['p95']} ms"
+                f"{name}: n={r['n']} crisis under-escalated={r['crisis_under_escalation_rate']:.3f} "
+                f"({under} of {r['crisis_rows']}) benign escalated={r['benign_false_escalation_rate']:.3f} "
+                f"({alarms} of {r['benign_rows']}) p95={r['latency_ms']['p95']} ms"
             )
             for name, v in r["crisis_signals"].items():
                 if v["n"]:  # a signal absent from the file has no recall
@@ -79,7 +87,7 @@ def main() -> int:
         elif args.kind == "output":
             r = score_outputs(guardrails, rows)
             print(
-                f"{path.name}: unsafe replaced={r['replace_rate_unsafe']:.3f} (n {r['unsafe']}) "
+                f"{name}: unsafe replaced={r['replace_rate_unsafe']:.3f} (n {r['unsafe']}) "
                 f"safe replaced={r['false_replace_rate_safe']:.3f} (n {r['safe']})"
             )
             print("   per rule:", {k: (v["n"], round(v["rate"], 2)) for k, v in r["per_rule"].items()})
@@ -90,7 +98,7 @@ def main() -> int:
             ]
         else:
             r = score_memory(guardrails, rows)
-            print(f"{path.name}: correct={r['accuracy']:.3f} under={r['under_rate']:.3f} n={r['n']}")
+            print(f"{name}: correct={r['accuracy']:.3f} under={r['under_rate']:.3f} n={r['n']}")
             misses = [
                 f"[{m['id']}] exp={m['expected']} got={m['given']} :: "
                 + " | ".join(t["text"][:90] for t in by_id[m["id"]]["turns"])

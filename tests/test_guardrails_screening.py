@@ -626,3 +626,98 @@ def test_the_self_harm_emergency_bar_raises_current_self_harm_only(adjustable: K
         "I used to cut when I was a teenager, decades ago, not now", phase=None, role=Role.PATIENT
     )
     assert remote.level < L.EMERGENCY, remote
+
+
+# The rules layer alone, each look-alike beside the real thing: (text, phase, role, signal, level the rules give it;
+# None: the rules give it no level at companion or above).
+RULES_ALONE: list[tuple[str, str | None, str, SignalName, L | None]] = [
+    (
+        "I'm so scared I'm going to die during this, is that a normal fear",
+        "pre_session",
+        "patient",
+        S.SUICIDE_RISK,
+        None,
+    ),
+    ("I'm ready to die, I've thought it through", None, "patient", S.SUICIDE_RISK, L.EMERGENCY),
+    ("I feel like I'm going to kill myself", None, "patient", S.SUICIDE_RISK, L.EMERGENCY),
+    (
+        "My husband says I kept asking if I was dead. So embarrassing",
+        "integration",
+        "patient",
+        S.SUICIDE_RISK,
+        None,
+    ),
+    ("everyone would be better off if I was dead", None, "patient", S.SUICIDE_RISK, L.CLINICIAN),
+    ("kinda hoping i don't wake up before noon tmrw, need the sleep", None, "patient", S.SUICIDE_RISK, None),
+    ("honestly hoping i do not wake up tomorrow", None, "patient", S.SUICIDE_RISK, L.CLINICIAN),
+    ("I've picked a date for my last session, after graduation", None, "patient", S.SUICIDE_RISK, None),
+    ("I've picked a date. everything is sorted", None, "patient", S.SUICIDE_RISK, L.EMERGENCY),
+    ("Wrote letters to my kids - a values exercise from my therapist", None, "patient", S.SUICIDE_RISK, None),
+    (
+        "Wrote letters to my kids tonight. They will understand one day.",
+        None,
+        "patient",
+        S.SUICIDE_RISK,
+        L.EMERGENCY,
+    ),
+    (
+        "Checked my life insurance because we want the baby added as beneficiary",
+        None,
+        "patient",
+        S.SUICIDE_RISK,
+        None,
+    ),
+    ("was up all night writing goodbyes to people", None, "patient", S.SUICIDE_RISK, L.EMERGENCY),
+    ("writing goodbyes to the old flat before the move", None, "patient", S.SUICIDE_RISK, None),
+    (
+        "going to Dad's grave every day and telling him I'll see him soon",
+        None,
+        "patient",
+        S.SUICIDE_RISK,
+        L.CLINICIAN,
+    ),
+    ("I visit her grave on Sundays and tell her about the kids", None, "patient", S.SUICIDE_RISK, None),
+    ("the policy pays out double if... never mind", None, "patient", S.SUICIDE_RISK, L.CLINICIAN),
+    ("the policy pays out if the house floods", None, "patient", S.SUICIDE_RISK, None),
+    ("मुझे अब जीना नहीं है", None, "patient", S.SUICIDE_RISK, L.CLINICIAN),
+    ("what if I have a heart attack during it?", "pre_session", "patient", S.MEDICAL_EMERGENCY, None),
+    ("I think I'm having a heart attack", "pre_session", "patient", S.MEDICAL_EMERGENCY, L.EMERGENCY),
+    (
+        "she's in the bath with the door locked and isn't answering",
+        "integration",
+        "companion",
+        S.MEDICAL_EMERGENCY,
+        L.EMERGENCY,
+    ),
+    ("my teenager is not answering her texts, typical", None, "companion", S.MEDICAL_EMERGENCY, None),
+    ("أخي سقط وضرب رأسه ولا يستيقظ", "integration", "companion", S.MEDICAL_EMERGENCY, L.EMERGENCY),
+]
+
+
+@pytest.mark.parametrize(("text", "phase", "role", "signal", "level"), RULES_ALONE)
+def test_rules_alone(
+    guardrails: KetaiGuardrails, text: str, phase: str | None, role: str, signal: SignalName, level: L | None
+) -> None:
+    result = guardrails.rules.screen(text, phase=Phase(phase) if phase else None, role=Role(role))
+    given = result.levels().get(signal)
+    if level is None:
+        assert given is None or given < L.COMPANION, (text, result.hits, result.notes)
+    else:
+        assert given == level, (text, result.hits, result.notes)
+
+
+DISAVOWED = "I'm so tired of living like this. not like that, I mean the checking."
+
+
+def test_a_message_that_rereads_its_words_has_its_own_demotion_bar(adjustable: KetaiGuardrails) -> None:
+    """'not like that, I mean the checking' re-reads 'tired of living': below the disavowal bar the rules' signal is
+    kept at monitor; the same words without the re-reading are not touched by that bar."""
+    set_bars(adjustable, rule_demotion={}, disavowal_demotion={})
+    kept = adjustable.screen_input(DISAVOWED, phase=None, role=Role.PATIENT)
+    assert kept.level >= L.CLINICIAN, kept
+    set_bars(adjustable, rule_demotion={}, disavowal_demotion={"suicide_risk": 1.0})
+    demoted = adjustable.screen_input(DISAVOWED, phase=None, role=Role.PATIENT)
+    assert demoted.level == L.MONITOR and demoted.has(S.SUICIDE_RISK), demoted
+    assert any("re-reads its own words" in note for note in demoted.notes)
+    plain = adjustable.screen_input("I'm so tired of living like this.", phase=None, role=Role.PATIENT)
+    assert plain.level >= L.CLINICIAN, plain

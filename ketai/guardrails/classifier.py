@@ -109,9 +109,14 @@ class ClassifierArtifact(LinearHeadArtifact):
     (negation, past, fiction, expected effect, a bare means question); chosen out of author within a benign budget
     in ``train.py``. Labels not listed never override."""
     rule_demotion: dict[str, float] = Field(default_factory=dict)
-    """Per crisis label: below this probability a signal that only the rules found is kept at ``monitor`` (a
-    second opinion against the rules' false alarms: "said goodbye to my guide", "tired of it all. the forms");
-    chosen out of author within a small budget of missed positives in ``train.py``. Labels not listed: never."""
+    """Per label (the crisis signals and the recoverable ones in ``train.RECOVERABLE_LABELS``): below this
+    probability a signal that only the rules found is kept at ``monitor`` (a second opinion against the rules' false
+    alarms: "said goodbye to my guide", "tired of it all. the forms"); chosen out of author within a small budget of
+    missed positives in ``train.py``. Labels not listed: never."""
+    disavowal_demotion: dict[str, float] = Field(default_factory=dict)
+    """Per label: the same demotion where the message re-reads its own dark words (cue group ``disavowal``: "I meant
+    the checking", "of embarrassment"); a higher bar chosen out of author on those messages alone, within the same
+    budgets. Labels not listed: only ``rule_demotion`` applies."""
     suicide_emergency_threshold: float | None = None
     """Lower ``level_emergency`` bar for a message already flagged for suicide risk (plan, intent, means and
     goodbyes are often worded indirectly; chosen out of author in ``train.py``)."""
@@ -298,9 +303,13 @@ class SignalClassifier:
             labels.add(SignalName.SELF_HARM.value)
         return frozenset(labels)
 
-    def rule_demotion(self, label: str) -> float:
-        """Below this probability a rules-only ``label`` is kept at monitor (0: never)."""
-        return self.artifact.rule_demotion.get(label, 0.0)
+    def rule_demotion(self, label: str, *, disavowed: bool = False) -> float:
+        """Below this probability a rules-only ``label`` is kept at monitor (0: never); ``disavowed``: the message
+        re-reads its own words, where the (higher) ``disavowal_demotion`` bar also applies."""
+        bar = self.artifact.rule_demotion.get(label, 0.0)
+        if disavowed:
+            bar = max(bar, self.artifact.disavowal_demotion.get(label, 0.0))
+        return bar
 
     def predict(self, text: str, phase: Phase | None, role: Role) -> dict[str, float]:
         """Labels (signal names, ``level_emergency``) whose score reaches their threshold."""

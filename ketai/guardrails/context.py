@@ -171,6 +171,9 @@ class ContextChecker:
             _, end = textmod.sentence_bounds(text, min(len(text) - 1, end + 1))
         return _any(self.ordinary_purpose, text[first:end])
 
+    def ordinary_purpose_anywhere(self, text: str) -> bool:
+        return _any(self.ordinary_purpose, text)
+
     def distress_in(self, text: str) -> bool:
         return _any(self.intrusion_distress, text)
 

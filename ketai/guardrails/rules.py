@@ -341,9 +341,13 @@ class RuleEngine:
     def _warning_cluster(self, text: str, result: RuleResult) -> None:
         """Two different suicide warning signs in one message (e.g. giving things away and a goodbye, or
         gathering means and a timing) read as suicide risk even without a suicide word: each alone is
-        everyday talk, together they are the pattern clinicians are taught to ask about."""
+        everyday talk, together they are the pattern clinicians are taught to ask about. An everyday reason told
+        in the message ("a values exercise from my therapist", "to add the baby as beneficiary") explains them."""
         signs = result.cues & WARNING_SIGNS
         if len(signs) < 2 or result.fiction or SignalName.SUICIDE_RISK in {h.signal for h in result.hits}:
+            return
+        if self.context.ordinary_purpose_anywhere(text):
+            result.notes.append("warning signs with an everyday reason given: " + ", ".join(sorted(signs)))
             return
         if SignalName.SUICIDE_RISK in result.cancelled:
             return

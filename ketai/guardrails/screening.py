@@ -52,6 +52,10 @@ OVERRIDABLE = _UNGATED
 tense from a few words around a match ("no fr tho i kinda want to die", "not suicidal exactly but i wouldn't
 mind if a car hit me"), while the tuned model reads the whole message."""
 _MEANS_SIGNALS = frozenset({SignalName.SUICIDE_RISK, SignalName.SELF_HARM})
+DISAVOWAL_CUE = "disavowal"
+"""Cue group (cues.yaml) for a message that re-reads its own dark words ("I meant the checking", "of
+embarrassment"): a rules-only signal there is kept at monitor below the classifier's higher ``disavowal_demotion``
+bar, chosen out of author like ``rule_demotion``."""
 SHORT_ANSWER_WORDS = 6
 SHORT_CRISIS_WORDS = 3
 SHORT_ANSWER_BAR = 0.6
@@ -191,7 +195,8 @@ class KetaiGuardrails:
             notes.append(long_note)
         if self.classifier is not None and result.screened_text.strip():
             reading = self.classifier.read(result.screened_text, phase, role)
-            signals = [self._second_opinion(s, reading, notes) for s in signals]
+            disavowed = DISAVOWAL_CUE in result.cues
+            signals = [self._second_opinion(s, reading, notes, disavowed) for s in signals]
             signals.extend(self._classify(result, reading, phase, notes))
         memory_note: str | None = None
         if memory is not None:
@@ -212,14 +217,18 @@ class KetaiGuardrails:
             name=hit.signal, score=hit.score, detector="rules", level=hit.level, evidence=evidence[:300]
         )
 
-    def _second_opinion(self, signal: Signal, reading: Reading, notes: list[str]) -> Signal:
-        """A crisis signal only the rules found stays at monitor when the classifier all but rules it out."""
+    def _second_opinion(self, signal: Signal, reading: Reading, notes: list[str], disavowed: bool) -> Signal:
+        """A signal only the rules found stays at monitor when the classifier all but rules it out (a higher bar
+        when the message re-reads its own words: ``DISAVOWAL_CUE``)."""
         assert self.classifier is not None
-        bar = self.classifier.rule_demotion(signal.name.value)
+        bar = self.classifier.rule_demotion(signal.name.value, disavowed=disavowed)
         p = reading.probabilities.get(signal.name.value, 1.0)
         if signal.detector != "rules" or signal.level < EscalationLevel.COMPANION or p >= bar:
             return signal
-        notes.append(f"rules {signal.name.value} kept at monitor: the classifier reads p={p:.3f} < {bar:.2f}")
+        why = " (the message re-reads its own words)" if disavowed else ""
+        notes.append(
+            f"rules {signal.name.value} kept at monitor: the classifier reads p={p:.3f} < {bar:.2f}{why}"
+        )
         return signal.model_copy(update={"level": EscalationLevel.MONITOR})
 
     def _classify(

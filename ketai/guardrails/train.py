@@ -348,6 +348,57 @@ DEMOTION_RATIO = 5
 """And the demotion must spare at least this many benign messages per positive it misses: a missed crisis weighs as
 much as five false alarms (out of author, suicide risk spared 8 benign messages for 2 missed at p < 0.10 and 12 for
 5 at p < 0.15)."""
+RECOVERABLE_DEMOTION_BUDGET = 0.01
+RECOVERABLE_DEMOTION_RATIO = 3
+RECOVERABLE_LABELS = frozenset(
+    {
+        SignalName.ADVERSE_EFFECT.value,
+        SignalName.DOSING_REQUEST.value,
+        SignalName.SUBSTANCE_MIX.value,
+        SignalName.MEDICATION_CHANGE.value,
+        SignalName.COMPANION_ABSENT.value,
+        SignalName.UNSAFE_ACTIVITY.value,
+        SignalName.PSYCHOSIS_OR_SEVERE_DISTRESS.value,
+    }
+)
+"""Non-crisis signals whose rules-only hits the classifier may also keep at monitor, with a looser budget (1% of the
+label's positives, 3 benign messages spared per positive lost): on our own train and dev messages the rules cause
+most false alarms (204 of 247), mostly outside the crisis signals' words ("the nausea from earlier passed", "my
+sister went to get water"). A demoted hit is still recorded at monitor for the clinician's review, the output policy
+still refuses dose and medicine advice whatever the level, and the crisis signals keep their own strict budget.
+Harm to others and abuse are not here: a missed threat is not recoverable."""
+
+
+def _demotion_bar(
+    scores: npt.NDArray[np.float64],
+    truth: npt.NDArray[np.int8],
+    fired: npt.NDArray[np.bool_],
+    benign: npt.NDArray[np.int8],
+    positives: int,
+    budget: float,
+    ratio: int,
+    grid: tuple[float, ...],
+) -> tuple[float, int, int]:
+    """The bar on ``grid`` (rising in steps while both hold) below which keeping the ``fired`` rule hits at monitor
+    loses at most ``budget`` of the ``positives`` and spares ``ratio`` benign rows per positive lost; with how many
+    positives and benign rows fall below it (0.0: no bar). The bar stops at the last step that spared one more
+    benign row: it never climbs through scores the data holds no benign row for."""
+    chosen, lost, spared = 0.0, 0, 0
+    for t in grid:
+        below = fired & (scores < t)
+        missed = int((below & (truth == 1)).sum())
+        saved = int((below & (benign == 1)).sum())
+        if missed / positives > budget or saved < ratio * missed:
+            break
+        if saved > spared:
+            chosen, lost, spared = float(t), missed, saved
+    return chosen, lost, spared
+
+
+DISAVOWAL_GRID = tuple(round(x, 3) for x in np.arange(0.02, 0.701, 0.02))
+"""Where the message re-reads its own dark words, the classifier's second opinion may count for more: the bar for
+those messages alone (``disavowal_demotion``) may rise to 0.7, within the same budgets (counted on top of the
+ordinary bar's losses)."""
 
 
 def rule_demotions(
@@ -356,28 +407,39 @@ def rule_demotions(
     rules: RuleMatrices,
     benign: npt.NDArray[np.int8],
     labels: list[str],
-) -> tuple[dict[str, float], dict[str, float]]:
-    """Per crisis label, the highest bar (at most 0.3, rising in steps while both hold) below which keeping the rules'
-    hit at monitor loses at most ``DEMOTION_BUDGET`` of the label's positives and spares ``DEMOTION_RATIO`` benign
-    rows per positive lost; with how many positives and benign rows fall below it."""
+) -> tuple[dict[str, float], dict[str, float], dict[str, float]]:
+    """Per crisis (and recoverable) label, the highest bar (at most 0.3) below which keeping the rules' hit at
+    monitor loses at most ``DEMOTION_BUDGET`` (``RECOVERABLE_DEMOTION_BUDGET``) of the label's positives and spares
+    ``DEMOTION_RATIO`` (``RECOVERABLE_DEMOTION_RATIO``) benign rows per positive lost; then the higher bar for
+    messages that re-read their own words (``RuleMatrices.disavowed``), with the same budget for what it loses
+    beyond the first bar. Returns both bar maps and how many positives and benign rows fall below them."""
     demotions: dict[str, float] = {}
+    disavowal: dict[str, float] = {}
     metrics: dict[str, float] = {}
-    for label in sorted(CRISIS_LABELS):
+    for label in sorted(CRISIS_LABELS | RECOVERABLE_LABELS):
+        budget, ratio = (
+            (DEMOTION_BUDGET, DEMOTION_RATIO)
+            if label in CRISIS_LABELS
+            else (RECOVERABLE_DEMOTION_BUDGET, RECOVERABLE_DEMOTION_RATIO)
+        )
         j = labels.index(label)
         fired = rules.strong_hits[:, j] == 1
         positives = max(1, int(y[:, j].sum()))
-        chosen, lost, spared = 0.0, 0, 0
-        for t in DEMOTION_GRID:
-            below = fired & (scores[:, j] < t)
-            missed = int((below & (y[:, j] == 1)).sum())
-            saved = int((below & (benign == 1)).sum())
-            if missed / positives > DEMOTION_BUDGET or saved < DEMOTION_RATIO * missed:
-                break
-            chosen, lost, spared = float(t), missed, saved
+        chosen, lost, spared = _demotion_bar(
+            scores[:, j], y[:, j], fired, benign, positives, budget, ratio, DEMOTION_GRID
+        )
         if chosen > 0:
             demotions[label] = chosen
         metrics[f"demotion_lost_{label}"], metrics[f"demotion_spared_benign_{label}"] = lost, spared
-    return demotions, metrics
+        above = fired & (rules.disavowed == 1) & (scores[:, j] >= chosen)
+        grid = tuple(t for t in DISAVOWAL_GRID if t > chosen)
+        bar, lost, spared = _demotion_bar(
+            scores[:, j], y[:, j], above, benign, positives, budget, ratio, grid
+        )
+        if bar > chosen:
+            disavowal[label] = bar
+        metrics[f"disavowal_lost_{label}"], metrics[f"disavowal_spared_benign_{label}"] = lost, spared
+    return demotions, disavowal, metrics
 
 
 Bars = dict[str, Any]
@@ -398,7 +460,7 @@ def choose_bars(
     overrides, override_metrics = veto_overrides(
         oof[held], y[held], on_held, benign[held], labels, thresholds
     )
-    demotions, demotion_metrics = rule_demotions(oof[held], y[held], on_held, benign[held], labels)
+    demotions, disavowal, demotion_metrics = rule_demotions(oof[held], y[held], on_held, benign[held], labels)
     suicide_emergency, overcall, _ = emergency_threshold(
         oof[held], y[held], labels, SignalName.SUICIDE_RISK.value, EMERGENCY_OVERCALL_BUDGET
     )
@@ -413,6 +475,7 @@ def choose_bars(
         "thresholds": thresholds,
         "veto_override": overrides,
         "rule_demotion": demotions,
+        "disavowal_demotion": disavowal,
         "suicide_emergency_threshold": max(suicide_emergency, 0.3),
         "self_harm_emergency_threshold": max(self_harm_emergency, SELF_HARM_EMERGENCY_FLOOR),
     }
@@ -615,6 +678,7 @@ def main(argv: list[str] | None = None) -> int:
         "self_harm_emergency_threshold": bars["self_harm_emergency_threshold"],
         "veto_override": bars["veto_override"],
         "rule_demotion": bars["rule_demotion"],
+        "disavowal_demotion": bars["disavowal_demotion"],
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(artifact, indent=1) + "\n", encoding="utf-8")

@@ -20,7 +20,7 @@ from ketai.guardrails.classifier import EMERGENCY_LABEL, PHASE_KEYS, ROLE_KEYS, 
 from ketai.guardrails.loader import GuardrailContent
 from ketai.guardrails.rules import RuleEngine
 from ketai.guardrails.schema import phase_key
-from ketai.guardrails.screening import classifier_veto
+from ketai.guardrails.screening import DISAVOWAL_CUE, classifier_veto
 from ketai.models import EscalationLevel, Phase, Role, SignalName
 
 ORIGINAL_AUTHOR = "original"
@@ -166,6 +166,8 @@ class RuleMatrices:
     allowed: npt.NDArray[np.int8]
     soft_veto: npt.NDArray[np.int8]
     escalated: npt.NDArray[np.int8]
+    disavowed: npt.NDArray[np.int8]
+    """Per row: the message re-reads its own dark words (cue group ``disavowal``)."""
 
     def subset(self, rows: npt.NDArray[np.bool_]) -> RuleMatrices:
         """The same matrices for the selected rows only."""
@@ -179,10 +181,12 @@ def rule_matrices(rows: list[dict[str, Any]], engine: RuleEngine, labels: list[s
     soft = np.zeros((len(rows), len(labels)), dtype=np.int8)
     strong = np.zeros((len(rows), len(labels)), dtype=np.int8)
     escalated = np.zeros(len(rows), dtype=np.int8)
+    disavowed = np.zeros(len(rows), dtype=np.int8)
     for i, r in enumerate(rows):
         phase = Phase(r["phase"]) if r.get("phase") else None
         result = engine.screen(r["text"], phase=phase, role=Role(r.get("role", "patient")))
         escalated[i] = int(any(h.level >= EscalationLevel.COMPANION for h in result.hits))
+        disavowed[i] = int(DISAVOWAL_CUE in result.cues)
         for hit in result.hits:
             if hit.signal.value in labels:
                 hits[i, labels.index(hit.signal.value)] = 1
@@ -198,4 +202,4 @@ def rule_matrices(rows: list[dict[str, Any]], engine: RuleEngine, labels: list[s
             if veto is not None:
                 allowed[i, j] = 0
                 soft[i, j] = 0 if veto.firm else 1
-    return RuleMatrices(hits, strong, allowed, soft, escalated)
+    return RuleMatrices(hits, strong, allowed, soft, escalated, disavowed)

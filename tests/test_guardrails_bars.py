@@ -1,0 +1,93 @@
+"""The out-of-author bars that let the classifier keep a rules-only signal at monitor (``train.rule_demotions``):
+they rise only while the missed positives stay inside the label's budget and each lost positive spares enough
+benign messages, and the higher bar for messages that re-read their own words applies to those messages alone."""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from ketai.guardrails.classifier import EMERGENCY_LABEL
+from ketai.guardrails.train import RECOVERABLE_LABELS, rule_demotions
+from ketai.guardrails.train_data import RuleMatrices
+from ketai.models import SignalName
+
+LABELS = [name.value for name in SignalName] + [EMERGENCY_LABEL]
+SUICIDE = LABELS.index(SignalName.SUICIDE_RISK.value)
+ADVERSE = LABELS.index(SignalName.ADVERSE_EFFECT.value)
+
+
+def _matrices(strong: npt.NDArray[np.int8], disavowed: npt.NDArray[np.int8]) -> RuleMatrices:
+    zeros = np.zeros_like(strong)
+    return RuleMatrices(strong, strong, 1 - zeros, zeros, strong.max(axis=1), disavowed)
+
+
+def _rows(column: int, specs: list[tuple[float, int, int]]) -> tuple[npt.NDArray[np.float64], ...]:
+    """``specs``: (classifier score, is positive, re-reads its own words) for rows the rules flag in ``column``."""
+    n = len(specs)
+    scores = np.full((n, len(LABELS)), 0.5)
+    y = np.zeros((n, len(LABELS)), dtype=np.int8)
+    strong = np.zeros((n, len(LABELS)), dtype=np.int8)
+    disavowed = np.zeros(n, dtype=np.int8)
+    for i, (score, positive, rereads) in enumerate(specs):
+        scores[i, column], y[i, column], strong[i, column], disavowed[i] = score, positive, 1, rereads
+    benign = (1 - y[:, column]).astype(np.int8)
+    return scores, y, strong, disavowed, benign
+
+
+def test_a_crisis_bar_sits_just_above_the_benign_rule_hits_it_spares() -> None:
+    # 1,000 suicide positives: 999 scored high and one at 0.12; 20 benign rule hits scored 0.04
+    specs = [(0.9, 1, 0)] * 999 + [(0.12, 1, 0)] + [(0.04, 0, 0)] * 20
+    scores, y, strong, disavowed, benign = _rows(SUICIDE, specs)
+    bars, disavowal, metrics = rule_demotions(scores, y, _matrices(strong, disavowed), benign, LABELS)
+    # it stops where it spared the last benign row, not at the grid's top where nothing more is spared
+    assert bars[SignalName.SUICIDE_RISK.value] == 0.05
+    assert metrics[f"demotion_lost_{SignalName.SUICIDE_RISK.value}"] == 0
+    assert metrics[f"demotion_spared_benign_{SignalName.SUICIDE_RISK.value}"] == 20
+    assert SignalName.SUICIDE_RISK.value not in disavowal
+
+
+def test_a_crisis_bar_is_not_bought_with_too_few_false_alarms() -> None:
+    specs = [(0.9, 1, 0)] * 999 + [(0.02, 1, 0)] + [(0.04, 0, 0)] * 3
+    scores, y, strong, disavowed, benign = _rows(SUICIDE, specs)
+    bars, _, _ = rule_demotions(scores, y, _matrices(strong, disavowed), benign, LABELS)
+    # below 0.03 it would lose a positive for no benign row spared: no bar at all
+    assert SignalName.SUICIDE_RISK.value not in bars
+
+
+def test_a_crisis_bar_may_lose_a_positive_inside_budget_when_it_spares_enough() -> None:
+    specs = [(0.9, 1, 0)] * 999 + [(0.02, 1, 0)] + [(0.01, 0, 0)] * 10 + [(0.04, 0, 0)] * 10
+    scores, y, strong, disavowed, benign = _rows(SUICIDE, specs)
+    bars, _, metrics = rule_demotions(scores, y, _matrices(strong, disavowed), benign, LABELS)
+    assert bars[SignalName.SUICIDE_RISK.value] == 0.05
+    assert metrics[f"demotion_lost_{SignalName.SUICIDE_RISK.value}"] == 1
+    # with 100 positives one loss is 1%, far over the crisis budget of 0.2%: the bar stays below it
+    specs = [(0.9, 1, 0)] * 99 + [(0.02, 1, 0)] + [(0.01, 0, 0)] * 10 + [(0.04, 0, 0)] * 10
+    scores, y, strong, disavowed, benign = _rows(SUICIDE, specs)
+    bars, _, _ = rule_demotions(scores, y, _matrices(strong, disavowed), benign, LABELS)
+    assert bars[SignalName.SUICIDE_RISK.value] == 0.02
+
+
+def test_the_disavowal_bar_rises_only_on_messages_that_reread_their_words() -> None:
+    specs = (
+        [(0.9, 1, 0)] * 500
+        + [(0.35, 1, 0)]  # a positive at 0.35 told plainly
+        + [(0.3, 0, 1)] * 10  # benign messages that re-read their words, scored 0.3
+        + [(0.55, 1, 1)]  # a real crisis told with a re-reading, scored 0.55
+    )
+    scores, y, strong, disavowed, benign = _rows(SUICIDE, specs)
+    bars, disavowal, _ = rule_demotions(scores, y, _matrices(strong, disavowed), benign, LABELS)
+    assert SignalName.SUICIDE_RISK.value not in bars
+    assert disavowal[SignalName.SUICIDE_RISK.value] == 0.32
+
+
+def test_recoverable_signals_get_a_looser_budget_and_threats_none() -> None:
+    assert SignalName.ADVERSE_EFFECT.value in RECOVERABLE_LABELS
+    assert SignalName.HARM_TO_OTHERS.value not in RECOVERABLE_LABELS
+    assert SignalName.ABUSE_OR_UNSAFE_HOME.value not in RECOVERABLE_LABELS
+    # 100 adverse-effect positives: losing one (1%) for six benign rows is inside the recoverable budget (1%, 3:1)
+    specs = [(0.9, 1, 0)] * 99 + [(0.05, 1, 0)] + [(0.02, 0, 0)] * 3 + [(0.1, 0, 0)] * 3
+    scores, y, strong, disavowed, benign = _rows(ADVERSE, specs)
+    bars, _, metrics = rule_demotions(scores, y, _matrices(strong, disavowed), benign, LABELS)
+    assert bars[SignalName.ADVERSE_EFFECT.value] == 0.11
+    assert metrics[f"demotion_lost_{SignalName.ADVERSE_EFFECT.value}"] == 1
