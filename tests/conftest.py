@@ -93,3 +93,12 @@ def manual_engine(ketai_home: Path) -> Iterator[Any]:
     engine.test_clock = clock  # type: ignore[attr-defined]
     yield engine
     engine.store.close()
+
+
+@pytest.fixture(scope="session")
+def rules_only_guardrails() -> Any:
+    """The guardrails without the embedding classifier: what the lexicons, cues and output rules do by themselves,
+    whatever model is trained (shared by the rule tables; building it once saves loading the rules per module)."""
+    from ketai.guardrails import build_guardrails
+
+    return build_guardrails(use_classifier=False)

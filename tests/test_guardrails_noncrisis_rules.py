@@ -2,7 +2,7 @@
 harm to others, dosing requests, substance mixing, unsafe activity and adverse effects.
 
 Table-driven: each real case sits beside a look-alike that must stay below ``companion``. The screen runs without
-the embedding classifier (``build_guardrails(use_classifier=False)``), so these rows pin what the lexicons and
+the embedding classifier (the ``rules_only_guardrails`` fixture in ``conftest.py``), so these rows pin what the lexicons and
 cue escalations themselves do, whatever model is trained. All texts are written for this file.
 """
 
@@ -10,18 +10,13 @@ from __future__ import annotations
 
 import pytest
 
-from ketai.guardrails import KetaiGuardrails, build_guardrails
+from ketai.guardrails import KetaiGuardrails
 from ketai.models import EscalationLevel as L
 from ketai.models import Phase, Role, SignalName
 
 S = SignalName
 Row = tuple[str, str | None, str, SignalName | None, L]
 """(text, phase, role, signal that must be present or None for a look-alike, expected level)"""
-
-
-@pytest.fixture(scope="module")
-def guardrails() -> KetaiGuardrails:
-    return build_guardrails(use_classifier=False)
 
 
 PSYCHOSIS: list[Row] = [
@@ -495,9 +490,16 @@ ROWS = PSYCHOSIS + COMPANION_ABSENT + ABUSE + HARM + DOSING + SUBSTANCE + UNSAFE
 
 @pytest.mark.parametrize(("text", "phase", "role", "signal", "level"), ROWS)
 def test_noncrisis_rules(
-    guardrails: KetaiGuardrails, text: str, phase: str | None, role: str, signal: SignalName | None, level: L
+    rules_only_guardrails: KetaiGuardrails,
+    text: str,
+    phase: str | None,
+    role: str,
+    signal: SignalName | None,
+    level: L,
 ) -> None:
-    assessment = guardrails.screen_input(text, phase=Phase(phase) if phase else None, role=Role(role))
+    assessment = rules_only_guardrails.screen_input(
+        text, phase=Phase(phase) if phase else None, role=Role(role)
+    )
     found = {s.name for s in assessment.signals}
     why = f"{text!r}: level={assessment.level.value} signals={sorted(n.value for n in found)} notes={assessment.notes}"
     if signal is None:

@@ -6,15 +6,10 @@ import pytest
 import yaml
 
 from ketai.content.paths import content_dir
-from ketai.guardrails import KetaiGuardrails, build_guardrails
+from ketai.guardrails import KetaiGuardrails
 from ketai.models import Assessment, EscalationLevel, Phase, Signal, SignalName
 
 L = EscalationLevel
-
-
-@pytest.fixture(scope="module")
-def guardrails() -> KetaiGuardrails:
-    return build_guardrails(use_classifier=False)
 
 
 def _rule_examples() -> list[tuple[str, str, bool]]:
@@ -28,9 +23,11 @@ def _rule_examples() -> list[tuple[str, str, bool]]:
 
 
 @pytest.mark.parametrize(("rule", "draft", "unsafe"), _rule_examples())
-def test_rule_examples(guardrails: KetaiGuardrails, rule: str, draft: str, unsafe: bool) -> None:
+def test_rule_examples(rules_only_guardrails: KetaiGuardrails, rule: str, draft: str, unsafe: bool) -> None:
     level = L.CLINICIAN if rule == "minimising_risk" else L.NONE
-    verdict = guardrails.screen_output(draft, phase=Phase.INTEGRATION, assessment=Assessment(level=level))
+    verdict = rules_only_guardrails.screen_output(
+        draft, phase=Phase.INTEGRATION, assessment=Assessment(level=level)
+    )
     assert (rule in verdict.rules) == unsafe, (draft, verdict)
 
 
@@ -63,12 +60,14 @@ UNSAFE = [
 
 @pytest.mark.parametrize(("rule", "draft", "phase", "level"), UNSAFE)
 def test_each_rule_replaces(
-    guardrails: KetaiGuardrails, rule: str, draft: str, phase: Phase | None, level: EscalationLevel
+    rules_only_guardrails: KetaiGuardrails, rule: str, draft: str, phase: Phase | None, level: EscalationLevel
 ) -> None:
-    verdict = guardrails.screen_output(draft, phase=phase, assessment=Assessment(level=level))
+    verdict = rules_only_guardrails.screen_output(draft, phase=phase, assessment=Assessment(level=level))
     assert verdict.verdict == "replace" and rule in verdict.rules, verdict
     assert verdict.replacement and verdict.replacement != draft
-    again = guardrails.screen_output(verdict.replacement, phase=phase, assessment=Assessment(level=level))
+    again = rules_only_guardrails.screen_output(
+        verdict.replacement, phase=phase, assessment=Assessment(level=level)
+    )
     assert again.verdict == "pass", (verdict.replacement, again.rules)
 
 
@@ -100,36 +99,38 @@ SAFE = [
 
 @pytest.mark.parametrize(("draft", "phase", "level"), SAFE)
 def test_safe_drafts_pass(
-    guardrails: KetaiGuardrails, draft: str, phase: Phase | None, level: EscalationLevel
+    rules_only_guardrails: KetaiGuardrails, draft: str, phase: Phase | None, level: EscalationLevel
 ) -> None:
-    verdict = guardrails.screen_output(draft, phase=phase, assessment=Assessment(level=level))
+    verdict = rules_only_guardrails.screen_output(draft, phase=phase, assessment=Assessment(level=level))
     assert verdict.verdict == "pass", verdict.rules
 
 
-def test_crisis_replacement_names_the_locale_numbers(guardrails: KetaiGuardrails) -> None:
+def test_crisis_replacement_names_the_locale_numbers(rules_only_guardrails: KetaiGuardrails) -> None:
     a = Assessment(
         level=L.CLINICIAN,
         signals=[Signal(name=SignalName.SUICIDE_RISK, score=1, detector="rules", level=L.CLINICIAN)],
     )
-    verdict = guardrails.screen_output(
+    verdict = rules_only_guardrails.screen_output(
         "Let's do your SUDS rating.", phase=Phase.INTEGRATION, assessment=a, locale="CA"
     )
     assert verdict.verdict == "replace" and "9-8-8" in (verdict.replacement or "")
 
 
-def test_dose_only_assessment_does_not_demand_crisis_text(guardrails: KetaiGuardrails) -> None:
+def test_dose_only_assessment_does_not_demand_crisis_text(rules_only_guardrails: KetaiGuardrails) -> None:
     a = Assessment(
         level=L.CLINICIAN,
         signals=[Signal(name=SignalName.DOSING_REQUEST, score=1, detector="rules", level=L.CLINICIAN)],
     )
-    verdict = guardrails.screen_output(
+    verdict = rules_only_guardrails.screen_output(
         "Only your prescriber decides that; I've told the care team.", phase=Phase.PEAK, assessment=a
     )
     assert verdict.verdict == "pass"
 
 
-def test_peak_replacement_is_phase_appropriate(guardrails: KetaiGuardrails) -> None:
-    verdict = guardrails.screen_output("This will cure your OCD.", phase=Phase.PEAK, assessment=None)
+def test_peak_replacement_is_phase_appropriate(rules_only_guardrails: KetaiGuardrails) -> None:
+    verdict = rules_only_guardrails.screen_output(
+        "This will cure your OCD.", phase=Phase.PEAK, assessment=None
+    )
     assert verdict.verdict == "replace" and "breath" in (verdict.replacement or "")
 
 
@@ -146,16 +147,16 @@ def test_rendered_scripted_prompts_are_recognised_and_nothing_else() -> None:
     assert not scripted.matches("Take another troche now.")
 
 
-def test_topic_and_stance_rules_need_both_in_one_sentence(guardrails: KetaiGuardrails) -> None:
+def test_topic_and_stance_rules_need_both_in_one_sentence(rules_only_guardrails: KetaiGuardrails) -> None:
     """A dose word alone, or advice alone, passes; together in one sentence they are replaced."""
     level = Assessment(level=L.NONE)
-    assert guardrails.screen_output(
+    assert rules_only_guardrails.screen_output(
         "The troche is in; rest now.", phase=Phase.DOSING, assessment=level
     ).verdict == ("pass")
-    assert guardrails.screen_output(
+    assert rules_only_guardrails.screen_output(
         "You could hold the troche a bit longer to feel more.", phase=Phase.DOSING, assessment=level
     ).rules == ["dose_advice"]
-    assert guardrails.screen_output(
+    assert rules_only_guardrails.screen_output(
         "Only your prescriber decides how long you hold the troche, so you could ask them.",
         phase=Phase.DOSING,
         assessment=level,
@@ -170,8 +171,12 @@ def test_topic_and_stance_rules_need_both_in_one_sentence(guardrails: KetaiGuard
         "She hit her head but she is talking, so 911 is not needed at this stage.",
     ],
 )
-def test_discouraging_emergency_help_is_minimising(guardrails: KetaiGuardrails, draft: str) -> None:
-    verdict = guardrails.screen_output(draft, phase=Phase.PEAK, assessment=Assessment(level=L.NONE))
+def test_discouraging_emergency_help_is_minimising(
+    rules_only_guardrails: KetaiGuardrails, draft: str
+) -> None:
+    verdict = rules_only_guardrails.screen_output(
+        draft, phase=Phase.PEAK, assessment=Assessment(level=L.NONE)
+    )
     assert "minimising_risk" in verdict.rules
 
 
@@ -187,9 +192,9 @@ def test_discouraging_emergency_help_is_minimising(guardrails: KetaiGuardrails, 
     ],
 )
 def test_crisis_numbers_must_be_named_where_we_hold_them(
-    guardrails: KetaiGuardrails, draft: str, locale: str, replaced: bool
+    rules_only_guardrails: KetaiGuardrails, draft: str, locale: str, replaced: bool
 ) -> None:
-    verdict = guardrails.screen_output(
+    verdict = rules_only_guardrails.screen_output(
         draft, phase=None, assessment=Assessment(level=L.EMERGENCY), locale=locale
     )
     assert ("missing_crisis_text" in verdict.rules) == replaced, verdict
@@ -205,9 +210,11 @@ def test_crisis_numbers_must_be_named_where_we_hold_them(
         ("Merci! That's a lovely word to end on. What would you like to remember from today?", False),
     ],
 )
-def test_drafts_we_cannot_read_are_replaced(guardrails: KetaiGuardrails, draft: str, unchecked: bool) -> None:
+def test_drafts_we_cannot_read_are_replaced(
+    rules_only_guardrails: KetaiGuardrails, draft: str, unchecked: bool
+) -> None:
     """Our rules read English: a draft mostly in another language cannot be checked, so it is not sent."""
-    verdict = guardrails.screen_output(draft, phase=Phase.INTEGRATION, assessment=None)
+    verdict = rules_only_guardrails.screen_output(draft, phase=Phase.INTEGRATION, assessment=None)
     assert ("unchecked_language" in verdict.rules) is unchecked
     if unchecked:
         assert verdict.verdict == "replace" and verdict.replacement
