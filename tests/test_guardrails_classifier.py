@@ -89,6 +89,22 @@ def test_runtime_math_is_the_saved_tuned_layers_and_head(classifier: SignalClass
     assert np.allclose(probs, expected, atol=1e-4)
 
 
+def test_fused_runtime_layers_match_the_numpy_reference_in_a_padded_batch(
+    classifier: SignalClassifier,
+) -> None:
+    """The onnxruntime graph (fused attention, skip-layer-norm and GELU kernels) gives the numpy layers' vectors,
+    and padding a short message in a batch with a long one changes nothing."""
+    texts = ["ok", "i have been giving my things away and i know which bridge, it will be tonight after work"]
+    states = shared_embedder().states(texts)
+    assert states.mask[0].sum() < states.mask[1].sum(), "the batch must pad the short message"
+    folder = content_dir("guardrails") / "classifier"
+    reference = TunedLayers.load(folder / classifier.artifact.tuned_layers).embed(states.hidden, states.mask)
+    runtime = classifier.tuned.embed(states.hidden, states.mask)
+    assert np.abs(runtime - reference).max() < 1e-5
+    alone = shared_embedder().states(texts[:1])
+    assert np.abs(classifier.tuned.embed(alone.hidden, alone.mask)[0] - runtime[0]).max() < 1e-5
+
+
 def test_runtime_reproduces_the_scores_recorded_at_training(classifier: SignalClassifier) -> None:
     """Training stored the head's probabilities for a few sentences; loading the saved files (float16 layers)
     and running the numpy runtime must give the same numbers."""
