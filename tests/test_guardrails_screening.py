@@ -691,6 +691,43 @@ RULES_ALONE: list[tuple[str, str | None, str, SignalName, L | None]] = [
     ),
     ("my teenager is not answering her texts, typical", None, "companion", S.MEDICAL_EMERGENCY, None),
     ("أخي سقط وضرب رأسه ولا يستيقظ", "integration", "companion", S.MEDICAL_EMERGENCY, L.EMERGENCY),
+    # an accident while cooking is not self-harm; the same words "on purpose" or a wrist cut "again" are
+    (
+        "Cut my hand on a tin of tomatoes making dinner, bled for a minute, plaster on now.",
+        None,
+        "patient",
+        S.SELF_HARM,
+        None,
+    ),
+    ("I cut my arm on purpose on the glass, it bled a lot", None, "patient", S.SELF_HARM, L.EMERGENCY),
+    ("cut my wrist again tonight, it bled", None, "patient", S.SELF_HARM, L.EMERGENCY),
+    # goodbyes at an airport are travel; said goodbyes beside a night chosen are preparation
+    (
+        "said goodbye to my mum at the airport this morning, she's flying home",
+        None,
+        "patient",
+        S.SUICIDE_RISK,
+        None,
+    ),
+    ("I've said my goodbyes. tonight is the night", None, "patient", S.SUICIDE_RISK, L.EMERGENCY),
+    # a will made for a baby on the way has its everyday reason; a will because "it felt like time" does not
+    (
+        "Updated my will this week. My daughter is expecting her first and it felt like time.",
+        None,
+        "patient",
+        S.SUICIDE_RISK,
+        None,
+    ),
+    ("Updated my will this week. It felt like time.", None, "patient", S.SUICIDE_RISK, L.EMERGENCY),
+    # "had too much to drink" is about drink, not a dose
+    (
+        "a guy who'd had too much to drink fell off his porch on my shift",
+        None,
+        "patient",
+        S.DOSING_REQUEST,
+        None,
+    ),
+    ("I had too many today, took two troches", "dosing", "patient", S.DOSING_REQUEST, L.CLINICIAN),
 ]
 
 
