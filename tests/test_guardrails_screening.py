@@ -728,6 +728,24 @@ RULES_ALONE: list[tuple[str, str | None, str, SignalName, L | None]] = [
         None,
     ),
     ("I had too many today, took two troches", "dosing", "patient", S.DOSING_REQUEST, L.CLINICIAN),
+    # "been fine since" resolves the vomiting told before it, not vomiting told after it
+    (
+        "threw up once at the peak, been fine since, toast went down ok",
+        "integration",
+        "patient",
+        S.ADVERSE_EFFECT,
+        None,
+    ),
+    (
+        "been fine since lunch but now I've thrown up three times",
+        "integration",
+        "patient",
+        S.ADVERSE_EFFECT,
+        L.COMPANION,
+    ),
+    # a dissolved troche is not a companion who left; a companion who left is
+    ("the troche is gone. i am gone. byeee", "peak", "patient", S.COMPANION_ABSENT, None),
+    ("my sitter is gone, I'm alone", "dosing", "patient", S.COMPANION_ABSENT, L.CLINICIAN),
 ]
 
 
