@@ -746,6 +746,21 @@ RULES_ALONE: list[tuple[str, str | None, str, SignalName, L | None]] = [
     # a dissolved troche is not a companion who left; a companion who left is
     ("the troche is gone. i am gone. byeee", "peak", "patient", S.COMPANION_ABSENT, None),
     ("my sitter is gone, I'm alone", "dosing", "patient", S.COMPANION_ABSENT, L.CLINICIAN),
+    # peak words remembered afterwards are a report; the same question asked now, days later, is not
+    (
+        "I said 'am I dead' like 5 times apparently lmao. my sitter was so sweet about it",
+        "integration",
+        "patient",
+        S.PSYCHOSIS_OR_SEVERE_DISTRESS,
+        None,
+    ),
+    (
+        "I kept asking am I dead and I still don't feel real, it's been two days",
+        None,
+        "patient",
+        S.PSYCHOSIS_OR_SEVERE_DISTRESS,
+        L.CLINICIAN,
+    ),
 ]
 
 
