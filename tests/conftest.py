@@ -7,9 +7,12 @@ import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    from ketai.guardrails import KetaiGuardrails
 
 REPO = Path(__file__).resolve().parent.parent
 _ALLOWED_HOSTS = {"localhost", "127.0.0.1", "::1", ""}
@@ -96,7 +99,7 @@ def manual_engine(ketai_home: Path) -> Iterator[Any]:
 
 
 @pytest.fixture(scope="session")
-def rules_only_guardrails() -> Any:
+def rules_only_guardrails() -> KetaiGuardrails:
     """The guardrails without the embedding classifier: what the lexicons, cues and output rules do by themselves,
     whatever model is trained (shared by the rule tables; building it once saves loading the rules per module)."""
     from ketai.guardrails import build_guardrails

@@ -146,6 +146,10 @@ def bundled_layers() -> TunedLayers:
     return TunedLayers(tuple(layers))
 
 
+_PACKED = frozenset({"wq", "bq", "wk", "bk", "wv", "bv"})
+"""The projections ``Attention`` takes as one packed matrix and bias (query, key, value side by side)."""
+
+
 def _layer_nodes(index: int, layer: Layer, source: str) -> tuple[list[Any], list[Any], str]:
     """ONNX nodes and initializers for one layer, reading ``source`` and the ``mask`` input.
 
@@ -155,14 +159,9 @@ def _layer_nodes(index: int, layer: Layer, source: str) -> tuple[list[Any], list
     from onnx import helper, numpy_helper
 
     p = f"tuned{index}_"
-    packed = {
-        "wqkv": np.concatenate([layer["wq"], layer["wk"], layer["wv"]], axis=1),
-        "bqkv": np.concatenate([layer["bq"], layer["bk"], layer["bv"]]),
-    }
-    weights = {
-        **{k: layer[k] for k in ("wo", "bo", "ln1_g", "ln1_b", "wi", "bi", "wout", "bout", "ln2_g", "ln2_b")},
-        **packed,
-    }
+    weights = {k: layer[k] for k in PARAMETERS if k not in _PACKED}
+    weights["wqkv"] = np.concatenate([layer["wq"], layer["wk"], layer["wv"]], axis=1)
+    weights["bqkv"] = np.concatenate([layer["bq"], layer["bk"], layer["bv"]])
     inits = [numpy_helper.from_array(w.astype(np.float32), p + name) for name, w in weights.items()]
     n = helper.make_node
     ms = "com.microsoft"
