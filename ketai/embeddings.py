@@ -8,9 +8,10 @@ changed or truncated file fails loudly instead of giving silently different
 vectors. We locate the files without importing either package's runtime code.
 
 The signal classifier needs only the per-token output of the third of six layers (``STATE_OUTPUT``): it runs
-the last three layers with its own fine-tuned weights (``ketai/guardrails/tuned_layers.py``). ``states`` runs a
-second session built from the first three layers alone (the ``onnx`` package cuts the graph in memory; the file on
-disk is never changed), so screening a message never pays for the base model's last three layers.
+the last three layers with its own fine-tuned weights (``ketai/guardrails/tuned_layers.py``). ``first_layers`` is
+the model cut after them (the ``onnx`` package cuts the graph in memory; the file on disk is never changed):
+``states`` runs it for training, and screening splices the tuned layers onto it (``ketai/guardrails/encoder.py``),
+so screening a message never pays for the base model's last three layers.
 
 Why our own small wrapper instead of chroma's ``ONNXMiniLM_L6_V2``: chroma's
 class downloads the model when files are missing and pads every input to 256
@@ -46,12 +47,11 @@ STATE_OUTPUT = "layer_norm_6"
 """The graph's name for the output of layer ``STATE_LAYER`` (every layer ends in two layer norms; the embedding
 block has one): the state session's graph ends there."""
 TOKENIZER_SHA256_PREFIX = "be50c362"
-SCREEN_THREADS = 1
-"""onnxruntime threads for the sessions that screen one message at a time (the state session here and the tuned
-layers): on a ~20-token message a second thread's hand-offs cost about what it computes, and the two vCPUs here share
-one core's vector units. Together with the column-major kNN bank, screening the dev messages interleaved with the
-previous setup went p50 14.75 -> 14.01 ms, p95 20.96 -> 20.44 ms. Batch embedding (``embed``) keeps the default
-pool."""
+SCREEN_THREADS = 2
+"""onnxruntime threads for the screening session (``ketai/guardrails/encoder.py``). Its one ``run`` overlaps the
+rules on the caller's thread: for the first few milliseconds the two threads share the cores with the rules, then
+both work on the layers. On the dev messages (``benchmarks/bench_screen.py``, 2-core AMD EPYC, 2026-11-28) input
+screening went p50 15.7 -> 11.9 ms, p95 22.2 -> 16.8 ms against one thread."""
 
 FloatMatrix = npt.NDArray[np.float32]
 
@@ -120,7 +120,11 @@ class BundledEmbedder:
 
     @cached_property
     def _state_session(self) -> Any:
-        return cpu_session(_first_layers(_checked_model()), self._threads or SCREEN_THREADS)
+        return cpu_session(self.first_layers(), self._threads or SCREEN_THREADS)
+
+    def first_layers(self) -> bytes:
+        """The bundled model cut after layer ``STATE_LAYER`` (serialised ONNX; the file on disk is unchanged)."""
+        return _first_layers(_checked_model())
 
     def embed(self, texts: list[str], batch_size: int = 32) -> FloatMatrix:
         """Embed ``texts``; empty strings are embedded as-is (the model handles them)."""
@@ -140,17 +144,22 @@ class BundledEmbedder:
         """The per-token output of layer ``STATE_LAYER``, where the fine-tuned classifier layers start (one batch;
         the base model's last layers are not run)."""
         with self._lock:
-            feeds = self._feeds(texts)
+            feeds = self.feeds(texts)
             (state,) = self._state_session.run(None, feeds)
         return TokenStates(state.astype(np.float32, copy=False), feeds["attention_mask"].astype(np.float32))
 
     def _embed_batch(self, texts: list[str]) -> FloatMatrix:
-        feeds = self._feeds(texts)
+        feeds = self.feeds(texts)
         (last,) = self._session.run(None, feeds)
         return mean_pooled(last, feeds["attention_mask"].astype(np.float32))
 
-    def _feeds(self, texts: list[str]) -> dict[str, npt.NDArray[np.int64]]:
-        encoded = self._tokenizer.encode_batch(texts)
+    def feeds(self, texts: list[str]) -> dict[str, npt.NDArray[np.int64]]:
+        """The model's inputs for one batch (padded to its longest text)."""
+        # One text: ``encode`` runs on this thread. ``encode_batch`` hands the work to the tokenizers' rayon pool,
+        # whose threads then spin for a while looking for more and take a core from the screen running beside it.
+        encoded = (
+            [self._tokenizer.encode(texts[0])] if len(texts) == 1 else self._tokenizer.encode_batch(texts)
+        )
         return {
             "input_ids": np.array([e.ids for e in encoded], dtype=np.int64),
             "attention_mask": np.array([e.attention_mask for e in encoded], dtype=np.int64),
@@ -158,9 +167,8 @@ class BundledEmbedder:
         }
 
     def warm_up(self) -> None:
-        """Load both sessions now (a first call otherwise pays ~0.3 s)."""
+        """Load the embedding session now (a first call otherwise pays ~0.3 s)."""
         self.embed(["warm up"])
-        self.states(["warm up"])
 
 
 def cpu_session(model: bytes, threads: int | None = None) -> Any:
@@ -168,8 +176,7 @@ def cpu_session(model: bytes, threads: int | None = None) -> Any:
     import onnxruntime as ort
 
     options = ort.SessionOptions()
-    # The default pool (batch embedding for retrieval) uses the cores up to four; the screening sessions ask for
-    # SCREEN_THREADS, since one short message gains nothing from a second thread here.
+    # The default pool (batch embedding for retrieval) uses the cores up to four; screening asks for SCREEN_THREADS.
     options.intra_op_num_threads = threads or max(1, min(4, os.cpu_count() or 1))
     options.inter_op_num_threads = 1
     # Idle worker threads must not spin: the rest of a screen (numpy, regexes) runs right after each call.

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from ketai.content.paths import content_dir
-from ketai.embeddings import shared_embedder
+from ketai.embeddings import mean_pooled, shared_embedder
 from ketai.errors import ContentError
 from ketai.guardrails.classifier import (
     ARTIFACT_NAME,
@@ -89,20 +89,43 @@ def test_runtime_math_is_the_saved_tuned_layers_and_head(classifier: SignalClass
     assert np.allclose(probs, expected, atol=1e-4)
 
 
-def test_fused_runtime_layers_match_the_numpy_reference_in_a_padded_batch(
+def test_screening_graph_matches_the_numpy_reference_in_a_padded_batch(
     classifier: SignalClassifier,
 ) -> None:
-    """The onnxruntime graph (fused attention, skip-layer-norm and GELU kernels) gives the numpy layers' vectors,
-    and padding a short message in a batch with a long one changes nothing."""
+    """The one-session screening graph (bundled first layers, then the tuned layers with onnxruntime's fused
+    attention, skip-layer-norm and GELU kernels, then the kNN product) gives the numpy reference's vectors and
+    similarities, and padding a short message in a batch with a long one changes nothing."""
     texts = ["ok", "i have been giving my things away and i know which bridge, it will be tonight after work"]
     states = shared_embedder().states(texts)
     assert states.mask[0].sum() < states.mask[1].sum(), "the batch must pad the short message"
     folder = content_dir("guardrails") / "classifier"
     reference = TunedLayers.load(folder / classifier.artifact.tuned_layers).embed(states.hidden, states.mask)
-    runtime = classifier.tuned.embed(states.hidden, states.mask)
-    assert np.abs(runtime - reference).max() < 1e-5
-    alone = shared_embedder().states(texts[:1])
-    assert np.abs(classifier.tuned.embed(alone.hidden, alone.mask)[0] - runtime[0]).max() < 1e-5
+    encoded = classifier.encoder.encode(texts)
+    assert np.abs(encoded.tuned - reference).max() < 1e-5
+    pooled_state = mean_pooled(states.hidden, states.mask)
+    assert np.abs(encoded.state - pooled_state).max() < 1e-5
+    assert classifier.bank is not None and encoded.similarities is not None
+    assert encoded.similarities.shape == (2, classifier.bank.shape[0])
+    assert np.abs(encoded.similarities - pooled_state @ classifier.bank.T).max() < 1e-5
+    alone = classifier.encoder.encode(texts[:1])
+    assert np.abs(alone.tuned[0] - encoded.tuned[0]).max() < 1e-5
+    assert alone.similarities is not None
+    assert np.abs(alone.similarities[0] - encoded.similarities[0]).max() < 1e-5
+
+
+def test_a_reading_begun_beside_other_work_equals_the_batch_scores(classifier: SignalClassifier) -> None:
+    """``begin_read`` runs the network on the screening worker while the caller works (the rules, in screening);
+    the finished reading holds the same blended probabilities as scoring the message in the caller's thread."""
+    texts = ["I have written letters to everyone and I know how I will do it tonight", "the tea is warm"]
+    pending = [classifier.begin_read(text, Phase.PEAK, Role.PATIENT) for text in texts]
+    busy = sum(i * i for i in range(20_000))  # the caller keeps the GIL busy meanwhile
+    readings = [p.result() for p in pending]
+    assert busy > 0
+    batch = classifier.scores(texts, [context_features(Phase.PEAK, Role.PATIENT)] * 2)
+    for reading, row in zip(readings, batch, strict=True):
+        assert np.allclose([reading.probabilities[label] for label in classifier.labels], row, atol=1e-5)
+    suicide = SignalName.SUICIDE_RISK.value
+    assert suicide in readings[0].found and suicide not in readings[1].found
 
 
 def test_runtime_reproduces_the_scores_recorded_at_training(classifier: SignalClassifier) -> None:
@@ -189,15 +212,13 @@ def test_output_classifier_adds_a_second_look_but_respects_declining_language() 
     [(0.3, 0.8, True), (0.3, 0.6, False), (0.1, 0.95, False)],
 )
 def test_sure_emergency_with_leaning_suicide_head_reports_suicide_risk(
-    suicide: float, emergency: float, reported: bool
+    classifier: SignalClassifier, suicide: float, emergency: float, reported: bool
 ) -> None:
     """The decision on top of the scores: plans worded without death words score high for the emergency level
     before they reach the suicide head's own bar."""
-    fresh = SignalClassifier.load(ARTIFACT, shared_embedder())
-    probs = np.zeros(len(fresh.labels), dtype=np.float32)
-    probs[fresh.labels.index(SignalName.SUICIDE_RISK.value)] = suicide
-    probs[fresh.labels.index(EMERGENCY_LABEL)] = emergency
-    assert suicide < fresh.threshold(SignalName.SUICIDE_RISK.value)
-    fresh.scores = lambda texts, contexts: probs[None, :]  # type: ignore[method-assign]
-    found = fresh.predict("placeholder", None, Role.PATIENT)
+    probs = np.zeros(len(classifier.labels), dtype=np.float32)
+    probs[classifier.labels.index(SignalName.SUICIDE_RISK.value)] = suicide
+    probs[classifier.labels.index(EMERGENCY_LABEL)] = emergency
+    assert suicide < classifier.threshold(SignalName.SUICIDE_RISK.value)
+    found = classifier.reading_from(probs).found
     assert (SignalName.SUICIDE_RISK.value in found) is reported

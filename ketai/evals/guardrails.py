@@ -275,7 +275,7 @@ def run(split: str, out_dir: Path, as_json: bool) -> int:
     guardrails = build_guardrails()
     guardrails.rules.prepare("warm up")
     if guardrails.classifier is not None:
-        guardrails.classifier.embedder.warm_up()
+        guardrails.classifier.warm_up()
     messages, memory, outputs = (
         _rows(folder / f"{split}.jsonl"),
         _rows(folder / f"memory_{split}.jsonl"),

@@ -23,8 +23,10 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -32,11 +34,12 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from ketai.embeddings import DIMENSIONS, MODEL_ID, BundledEmbedder, TokenStates, mean_pooled
+from ketai.embeddings import DIMENSIONS, MODEL_ID, BundledEmbedder
 from ketai.errors import ContentError
+from ketai.guardrails.encoder import Encoded, SignalEncoder, in_background
 from ketai.guardrails.lexical import LexicalModel
 from ketai.guardrails.schema import PhaseKey, phase_key
-from ketai.guardrails.tuned_layers import TunedEncoder, TunedLayers
+from ketai.guardrails.tuned_layers import TunedLayers
 from ketai.models import Phase, Role, SignalName
 
 ARTIFACT_NAME = "signal_classifier.json"
@@ -53,6 +56,8 @@ its own bar) is reported as suicide risk: plans, preparations and goodbyes worde
 for the emergency level before they do for suicide. On out-of-author scores of all 11,705 authored messages this
 found 33 more of 2,155 suicide-risk messages (30 of them emergency-level) for 6 more of 5,610 benign ones."""
 FloatArray = npt.NDArray[np.float32]
+NetworkOutput = tuple[FloatArray, npt.NDArray[np.float64] | None]
+"""The neural head's probabilities and the kNN vote (None without a bank), before the n-gram blend."""
 
 
 class LinearHeadArtifact(BaseModel):
@@ -201,7 +206,7 @@ class SignalClassifier:
         self.artifact = artifact
         self.embedder = embedder
         self.labels = list(artifact.labels)
-        self.tuned = TunedEncoder(tuned)
+        self.tuned_layers = tuned
         self.head = head
         self.thresholds = np.array(
             [artifact.thresholds.get(label, 1.01) for label in self.labels], dtype=np.float32
@@ -239,6 +244,7 @@ class SignalClassifier:
                 path.parent, artifact.lexical_model, artifact.lexical_sha256, "lexical model"
             )
             classifier.use_lexical(LexicalModel.load(lexical_path))
+        classifier.encoder  # noqa: B018 - build the session now, not inside the first screen
         return classifier
 
     def use_lexical(self, model: LexicalModel) -> None:
@@ -251,10 +257,14 @@ class SignalClassifier:
     def use_knn(self, bank: FloatArray, bank_labels: npt.NDArray[np.int8]) -> None:
         if bank.shape[1] != DIMENSIONS or bank_labels.shape != (bank.shape[0], len(self.artifact.knn_labels)):
             raise ContentError("kNN bank does not match the classifier artifact; retrain")
-        # Column-major, so ``bank.T`` in ``knn_vote`` is contiguous: the one-row product then streams the bank once
-        # (the product alone 0.6 -> 0.3 ms for 17k vectors on this machine; same numbers).
-        self.bank, self.bank_labels = np.asfortranarray(bank), bank_labels
+        self.bank, self.bank_labels = bank, bank_labels
         self.knn_columns = [self.labels.index(label) for label in self.artifact.knn_labels]
+        self.__dict__.pop("encoder", None)  # rebuilt with the bank in its graph
+
+    @cached_property
+    def encoder(self) -> SignalEncoder:
+        """The network as one onnxruntime session (built on first use, with the kNN bank if there is one)."""
+        return SignalEncoder(self.embedder, self.tuned_layers, self.bank if self.knn_columns else None)
 
     def threshold(self, label: str) -> float:
         return float(self.thresholds[self.labels.index(label)])
@@ -265,23 +275,31 @@ class SignalClassifier:
 
     def probabilities(self, texts: list[str], contexts: list[FloatArray]) -> FloatArray:
         """The head's own probabilities (no kNN or n-gram blend)."""
-        return self._head(self.embedder.states(texts), contexts)
+        return self._head(self.encoder.encode(texts), contexts)
 
-    def _head(self, states: TokenStates, contexts: list[FloatArray]) -> FloatArray:
-        tuned = self.tuned.embed(states.hidden, states.mask)
-        features = np.hstack([tuned, np.vstack(contexts)]).astype(np.float32)
+    def _head(self, encoded: Encoded, contexts: list[FloatArray]) -> FloatArray:
+        features = np.hstack([encoded.tuned, np.vstack(contexts)]).astype(np.float32)
         return self.head.probabilities(features)
 
     def scores(self, texts: list[str], contexts: list[FloatArray]) -> FloatArray:
-        """Probabilities, with the kNN vote blended in for the kNN labels (what thresholds apply to)."""
-        states = self.embedder.states(texts)
-        probs = self._head(states, contexts)
-        if self.bank is not None and self.bank_labels is not None and self.knn_columns:
-            queries = mean_pooled(states.hidden, states.mask)
-            vote = knn_vote(self.bank, self.bank_labels, queries, self.artifact.knn_k)
+        """Probabilities, with the kNN vote and the n-gram models blended in (what thresholds apply to)."""
+        lexical = self.lexical.matrix(texts) if self.lexical is not None else None
+        return self._blended(self._network(texts, contexts), lexical)
+
+    def _network(self, texts: list[str], contexts: list[FloatArray]) -> NetworkOutput:
+        """The head's probabilities and the kNN vote: the part that runs on the screening worker."""
+        encoded = self.encoder.encode(texts)
+        vote: npt.NDArray[np.float64] | None = None
+        if encoded.similarities is not None and self.bank_labels is not None and self.knn_columns:
+            vote = vote_from_similarities(encoded.similarities, self.bank_labels, self.artifact.knn_k)
+        return self._head(encoded, contexts), vote
+
+    def _blended(self, network: NetworkOutput, lexical: npt.NDArray[Any] | None) -> FloatArray:
+        probs, vote = network
+        if vote is not None:
             blend(probs, self.knn_columns, vote, self.artifact.knn_weight)
-        if self.lexical is not None:
-            blend(probs, self.lexical_columns, self.lexical.matrix(texts), self.artifact.lexical_weight)
+        if lexical is not None:
+            blend(probs, self.lexical_columns, lexical, self.artifact.lexical_weight)
         return probs
 
     def emergency_capable(self, probability: float) -> frozenset[str]:
@@ -311,13 +329,27 @@ class SignalClassifier:
             bar = max(bar, self.artifact.disavowal_demotion.get(label, 0.0))
         return bar
 
+    def warm_up(self) -> None:
+        """Load the sessions and start the worker now (a first screen otherwise pays for them)."""
+        self.embedder.warm_up()
+        self.read("warm up", None, Role.PATIENT)
+
     def predict(self, text: str, phase: Phase | None, role: Role) -> dict[str, float]:
         """Labels (signal names, ``level_emergency``) whose score reaches their threshold."""
         return self.read(text, phase, role).found
 
     def read(self, text: str, phase: Phase | None, role: Role) -> Reading:
         """Every label's probability, and the labels found (``predict``)."""
-        probs = self.scores([text], [context_features(phase, role)])[0]
+        return self.begin_read(text, phase, role).result()
+
+    def begin_read(self, text: str, phase: Phase | None, role: Role) -> PendingReading:
+        """Start ``read``: the network runs on the screening worker while the caller goes on (the rules);
+        ``PendingReading.result`` finishes it."""
+        contexts = [context_features(phase, role)]
+        return PendingReading(self, text, in_background(lambda: self._network([text], contexts)))
+
+    def reading_from(self, probs: FloatArray) -> Reading:
+        """The decision on top of one message's blended probabilities (thresholds and the joint suicide bar)."""
         found = {
             label: float(p) for label, p, t in zip(self.labels, probs, self.thresholds, strict=True) if p >= t
         }
@@ -327,6 +359,22 @@ class SignalClassifier:
             if emergency >= JOINT_EMERGENCY and suicide >= JOINT_SUICIDE_FLOOR:
                 found[SUICIDE_LABEL] = suicide
         return Reading(found, {label: float(p) for label, p in zip(self.labels, probs, strict=True)})
+
+
+@dataclass(frozen=True)
+class PendingReading:
+    """A ``read`` whose network part is running on the screening worker."""
+
+    classifier: SignalClassifier
+    text: str
+    network: Future[NetworkOutput]
+
+    def result(self) -> Reading:
+        # The n-gram models are Python, so they run here, on the caller's thread, while the worker finishes.
+        classifier = self.classifier
+        lexical = classifier.lexical.matrix([self.text]) if classifier.lexical is not None else None
+        probs = classifier._blended(self.network.result(), lexical)
+        return classifier.reading_from(probs[0])
 
 
 @dataclass(frozen=True)
@@ -349,8 +397,14 @@ def knn_vote(
     """Per query and label: similarity-weighted share of the ``k`` nearest training sentences carrying it.
 
     Embeddings are L2-normalised, so the dot product is the cosine similarity."""
-    sims = queries @ bank.T
-    k = min(k, bank.shape[0])
+    return vote_from_similarities(queries @ bank.T, bank_labels, k)
+
+
+def vote_from_similarities(
+    sims: npt.NDArray[Any], bank_labels: npt.NDArray[np.int8], k: int
+) -> npt.NDArray[np.float64]:
+    """``knn_vote`` from the similarities of each query to every bank sentence (queries x bank)."""
+    k = min(k, sims.shape[1])
     nearest = np.argpartition(-sims, k - 1, axis=1)[:, :k]
     weight = np.clip(np.take_along_axis(sims, nearest, axis=1), 0.0, None).astype(np.float64)
     votes = np.einsum("qk,qkl->ql", weight, bank_labels[nearest].astype(np.float64))

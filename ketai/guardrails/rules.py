@@ -141,8 +141,11 @@ class RuleEngine:
                 return match.group(0)[:80]
         return None
 
-    def screen(self, text: str, *, phase: Phase | None, role: Role) -> RuleResult:
-        screened, idioms = self.prepare(text)
+    def screen(
+        self, text: str, *, phase: Phase | None, role: Role, prepared: tuple[str, list[str]] | None = None
+    ) -> RuleResult:
+        """``prepared``: ``prepare(text)``, when the caller already has it."""
+        screened, idioms = prepared if prepared is not None else self.prepare(text)
         result = RuleResult(screened_text=screened, idiom=bool(idioms))
         if idioms:
             result.notes.append("idiom read as figurative: " + "; ".join(sorted(set(idioms)))[:200])

@@ -188,13 +188,18 @@ class KetaiGuardrails:
         self, text: str, *, phase: Phase | None, role: Role, memory: SafetyMemory | None = None
     ) -> Assessment:
         window, long_note = bounded(text)
-        result = self.rules.screen(window, phase=phase, role=role)
+        prepared = self.rules.prepare(window)
+        pending = None
+        if self.classifier is not None and prepared[0].strip():
+            # The classifier's network runs on the screening worker while the rules run here.
+            pending = self.classifier.begin_read(prepared[0], phase, role)
+        result = self.rules.screen(window, phase=phase, role=role, prepared=prepared)
         signals = [self._from_hit(hit) for hit in result.hits]
         notes = list(result.notes)
         if long_note:
             notes.append(long_note)
-        if self.classifier is not None and result.screened_text.strip():
-            reading = self.classifier.read(result.screened_text, phase, role)
+        if pending is not None:
+            reading = pending.result()
             disavowed = DISAVOWAL_CUE in result.cues
             signals = [self._second_opinion(s, reading, notes, disavowed) for s in signals]
             signals.extend(self._classify(result, reading, phase, notes))

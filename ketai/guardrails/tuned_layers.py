@@ -11,7 +11,6 @@ two agree to float rounding), then mean pooling and L2 normalisation, as the bas
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,9 +21,7 @@ import numpy.typing as npt
 from ketai.embeddings import (
     DIMENSIONS,
     LAYERS,
-    SCREEN_THREADS,
     STATE_LAYER,
-    cpu_session,
     mean_pooled,
     model_file,
 )
@@ -210,19 +207,3 @@ def onnx_graph(tuned: TunedLayers) -> bytes:
     onnx.checker.check_model(model)
     serialised: bytes = model.SerializeToString()
     return serialised
-
-
-class TunedEncoder:
-    """Runs ``TunedLayers`` in onnxruntime (built in memory from the weights; nothing is written to disk)."""
-
-    def __init__(self, tuned: TunedLayers, threads: int | None = None) -> None:
-        self._session = cpu_session(onnx_graph(tuned), threads or SCREEN_THREADS)
-        self._lock = threading.Lock()
-
-    def embed(self, hidden: FloatArray, mask: FloatArray) -> FloatArray:
-        m = mask.astype(np.float32)
-        with self._lock:
-            (out,) = self._session.run(
-                None, {"hidden": hidden.astype(np.float32, copy=False), "mask": (m > 0).astype(np.int32)}
-            )
-        return mean_pooled(out, m)
