@@ -761,6 +761,74 @@ RULES_ALONE: list[tuple[str, str | None, str, SignalName, L | None]] = [
         S.PSYCHOSIS_OR_SEVERE_DISTRESS,
         L.CLINICIAN,
     ),
+    # a pounding heart with a normal pulse read off the cuff is a big feeling; with a fast pulse, or a high blood
+    # pressure alone, it is still an effect the companion hears about
+    ("heart pounding. boom boom. so happy. cuff says 88 lol", "peak", "patient", S.ADVERSE_EFFECT, None),
+    (
+        "heart 'pounding' per her but cuff says 76 bpm. she's grinning, just a big feeling",
+        "peak",
+        "companion",
+        S.ADVERSE_EFFECT,
+        None,
+    ),
+    ("my heart is pounding and my pulse is 130", "peak", "patient", S.ADVERSE_EFFECT, L.COMPANION),
+    ("my heart is racing so hard, cuff says 150/100", "peak", "patient", S.ADVERSE_EFFECT, L.COMPANION),
+    # someone who would not wake "at first, then" opened an eye is awake; someone who will not wake is not
+    (
+        "Couldn't wake him for dinner at first, then he opened one eye and said five more minutes",
+        "integration",
+        "companion",
+        S.MEDICAL_EMERGENCY,
+        None,
+    ),
+    ("I couldn't wake him, he's breathing weird", "peak", "companion", S.MEDICAL_EMERGENCY, L.EMERGENCY),
+    # "better off without me on the account" and "here, meaning this job" are about work; the bare words are not
+    (
+        "my team would be better off without me on the Henderson account lol, messed up the spreadsheet twice",
+        None,
+        "patient",
+        S.SUICIDE_RISK,
+        None,
+    ),
+    ("they'd be better off without me on this earth", None, "patient", S.SUICIDE_RISK, L.CLINICIAN),
+    (
+        "I don't want to be here, 'here' meaning this job, but I've applied for three others",
+        None,
+        "patient",
+        S.SUICIDE_RISK,
+        None,
+    ),
+    (
+        "don't want to be here anymore, this job is soul-destroying. CV updated",
+        None,
+        "patient",
+        S.SUICIDE_RISK,
+        None,
+    ),
+    ("I don't want to be here anymore, this life is too much", None, "patient", S.SUICIDE_RISK, L.CLINICIAN),
+    # a walk to the bridge to watch the sunset has its reason; "nobody would notice" about work emails is about work
+    (
+        "she wants to walk to the bridge by the river tomorrow with me to watch the sunset",
+        "integration",
+        "companion",
+        S.SUICIDE_RISK,
+        None,
+    ),
+    ("I'm going to walk to the bridge tonight", None, "patient", S.SUICIDE_RISK, L.EMERGENCY),
+    (
+        "Nobody would notice if I stopped answering work emails for a week, honestly. Cabin, no signal, books.",
+        None,
+        "patient",
+        S.SUICIDE_RISK,
+        None,
+    ),
+    (
+        "Nobody would notice if I just stopped. Stopped eating, being here.",
+        None,
+        "patient",
+        S.SUICIDE_RISK,
+        L.CLINICIAN,
+    ),
 ]
 
 
