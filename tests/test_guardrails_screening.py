@@ -829,6 +829,30 @@ RULES_ALONE: list[tuple[str, str | None, str, SignalName, L | None]] = [
         S.SUICIDE_RISK,
         L.CLINICIAN,
     ),
+    # the neighbours loud through the vents are noise; voices through the vents are not
+    (
+        "Neighbours loud through the vents again, arguing about bins. Made my noise exposure harder lol",
+        None,
+        "patient",
+        S.PSYCHOSIS_OR_SEVERE_DISTRESS,
+        None,
+    ),
+    (
+        "they are talking to me through the vents at night",
+        None,
+        "patient",
+        S.PSYCHOSIS_OR_SEVERE_DISTRESS,
+        L.CLINICIAN,
+    ),
+    # an uncle drunk at a wedding is a family story; a partner home drunk and shouting is not
+    (
+        "my uncle got drunk at the wedding and gave a speech about his ex-wife. my family is a sitcom",
+        None,
+        "patient",
+        S.ABUSE_OR_UNSAFE_HOME,
+        None,
+    ),
+    ("my dad just came home drunk and shouting", None, "patient", S.ABUSE_OR_UNSAFE_HOME, L.EMERGENCY),
 ]
 
 
