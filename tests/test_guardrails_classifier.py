@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
+import time
 from pathlib import Path
 
 import numpy as np
@@ -222,3 +225,31 @@ def test_sure_emergency_with_leaning_suicide_head_reports_suicide_risk(
     assert suicide < classifier.threshold(SignalName.SUICIDE_RISK.value)
     found = classifier.reading_from(probs).found
     assert (SignalName.SUICIDE_RISK.value in found) is reported
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is POSIX-only")
+def test_a_forked_child_gets_its_own_screening_worker(classifier: SignalClassifier) -> None:
+    """The worker thread does not survive fork; a child that screens must start its own instead of waiting on the
+    parent's forever."""
+    classifier.read("warm the worker up", None, Role.PATIENT)
+    reader, writer = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: screen once, report, exit without running the parent's cleanup
+        try:
+            found = classifier.read("I know how I will do it tonight", None, Role.PATIENT).found
+            os.write(writer, b"ok" if found else b"empty")
+        finally:
+            os._exit(0)
+    os.close(writer)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        time.sleep(0.05)
+    else:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        pytest.fail("the forked child's screen did not finish")
+    assert os.read(reader, 16) == b"ok"
+    os.close(reader)

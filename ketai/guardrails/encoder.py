@@ -14,6 +14,7 @@ caller waits until the worker has started before it begins the rules.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -155,6 +156,15 @@ class SignalEncoder:
 
 _WORKER: ThreadPoolExecutor | None = None
 _WORKER_LOCK = threading.Lock()
+
+
+def _forget_worker_after_fork() -> None:
+    # A forked child inherits the executor object but not its thread: submitting to it would wait forever.
+    global _WORKER, _WORKER_LOCK
+    _WORKER, _WORKER_LOCK = None, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_worker_after_fork)
 
 
 def _worker() -> ThreadPoolExecutor:
