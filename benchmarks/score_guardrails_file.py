@@ -33,20 +33,23 @@ LEVELS = ("none", "monitor", "companion", "clinician", "emergency")
 
 
 def by_detector(misses: list[dict[str, Any]], by_id: dict[str, dict[str, Any]]) -> str:
-    """Counts only: the layers behind benign escalations, and crisis under-escalations split into missed / too low."""
+    """Counts only: the layers and signals behind benign escalations, and crisis under-escalations split into
+    missed / too low."""
     alarms: Counter[str] = Counter()
+    alarm_signals: Counter[str] = Counter()
     under: Counter[str] = Counter()
     for m in misses:
         row = by_id[m["id"]]
         given = LEVELS.index(m["given_level"])
         if row.get("benign") and given >= LEVELS.index("companion"):
             alarms.update(m["detectors"])
+            alarm_signals.update(m["given"])
         crisis = CRISIS & set(m["expected"])
         if crisis and given < LEVELS.index(m["expected_level"]):
             kind = "missed" if not crisis & set(m["given"]) else f"{m['given_level']}<{m['expected_level']}"
             under[kind] += 1
     return (
-        f"benign escalations by detector {dict(alarms.most_common())}; "
+        f"benign escalations by detector {dict(alarms.most_common())}, by signal {dict(alarm_signals.most_common())}; "
         f"crisis under-escalated {dict(under.most_common())}"
     )
 

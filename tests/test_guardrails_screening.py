@@ -178,12 +178,35 @@ FLAGGED: list[tuple[str, str | None, str, L, SignalName | None]] = [
         L.EMERGENCY,
         S.SUICIDE_RISK,
     ),
+    # injury happening now, and lethality asked to be sure
+    ("I cut myself a minute ago", None, "patient", L.EMERGENCY, S.SELF_HARM),
+    ("my sister is digging a key into her arm", "integration", "companion", L.EMERGENCY, S.SELF_HARM),
+    ("I cut myself on purpose while cooking, I wanted to feel it", None, "patient", L.EMERGENCY, S.SELF_HARM),
+    (
+        "I keep thinking about ending it. what height does a fall have to be from to be sure",
+        None,
+        "patient",
+        L.EMERGENCY,
+        S.SUICIDE_RISK,
+    ),
+    (
+        "I want to die. what's the most morphine a person can take before it's too much",
+        None,
+        "patient",
+        L.EMERGENCY,
+        S.SUICIDE_RISK,
+    ),
 ]
 
 # Look-alikes that must stay below companion (and what they must not be flagged as).
 BENIGN: list[tuple[str, str | None, str, SignalName | None]] = [
     ("this OCD is killing me", None, "patient", S.SUICIDE_RISK),  # idiom
     ("I'm dying to finish this", None, "patient", S.SUICIDE_RISK),  # idiom
+    ("I cut my finger a minute ago chopping onions", None, "patient", S.SELF_HARM),  # everyday accident
+    ("cut my thumb on the mandoline, bleeding a bit", "integration", "patient", S.SELF_HARM),
+    ("burned my hand on the pan a minute ago", None, "patient", S.SELF_HARM),
+    ("I cut myself shaving a minute ago", None, "patient", S.SELF_HARM),
+    ("what height is the climbing wall, to be sure I can do it", None, "patient", S.SUICIDE_RISK),
     ("I could murder a burger", None, "patient", S.HARM_TO_OTHERS),  # idiom
     ("I want to scratch my itchy skin off", None, "patient", S.SELF_HARM),  # idiom
     ("I'm not suicidal, just tired", None, "patient", S.SUICIDE_RISK),  # negation
@@ -639,6 +662,8 @@ RULES_ALONE: list[tuple[str, str | None, str, SignalName, L | None]] = [
         None,
     ),
     ("I'm ready to die, I've thought it through", None, "patient", S.SUICIDE_RISK, L.EMERGENCY),
+    ("how many tramadol would it take", None, "patient", S.SUICIDE_RISK, L.EMERGENCY),
+    ("what's the most codeine I can take before it's too much", None, "patient", S.SUICIDE_RISK, None),
     ("I feel like I'm going to kill myself", None, "patient", S.SUICIDE_RISK, L.EMERGENCY),
     (
         "My husband says I kept asking if I was dead. So embarrassing",

@@ -75,6 +75,8 @@ class ContextChecker:
         self.earlier_session = many("earlier_session", spec.earlier_session)
         self.still_now = many("still_now", spec.still_now)
         self.ordinary_purpose = many("ordinary_purpose", spec.ordinary_purpose)
+        self.accidental_injury = many("accidental_injury", spec.accidental_injury)
+        self.deliberate_injury = many("deliberate_injury", spec.deliberate_injury)
         self.conversation_question = many("conversation_question", spec.conversation_question)
         self.idioms = Idioms(
             tuple(
@@ -173,6 +175,10 @@ class ContextChecker:
 
     def ordinary_purpose_anywhere(self, text: str) -> bool:
         return _any(self.ordinary_purpose, text)
+
+    def everyday_accident_in(self, text: str) -> bool:
+        """A cut or burn with an everyday cause, and nothing making it deliberate, repeated or a reaction."""
+        return _any(self.accidental_injury, text) and not _any(self.deliberate_injury, text)
 
     def distress_in(self, text: str) -> bool:
         return _any(self.intrusion_distress, text)

@@ -78,6 +78,9 @@ class RuleResult:
     medical emergency (``screening.classifier_veto``)."""
     resolved_past: bool = False
     """The message as a whole talks about a clearly resolved past."""
+    everyday_accident: bool = False
+    """A cut or burn is given a concrete everyday cause ("chopping onions", "shaving"): classifier-only self-harm
+    is then vetoed (``screening.classifier_veto``)."""
     conversation_question: bool = False
     """The whole message only asks about the conversation ("what do you mean?"): a veto on classifier-only
     signals (the rules still read it)."""
@@ -173,6 +176,7 @@ class RuleEngine:
         result.fiction = self.context.fiction_in(scan)
         result.resolved_past = self.context.past_resolved_message(scan)
         result.conversation_question = self.context.only_conversation_question(scan)
+        result.everyday_accident = self.context.everyday_accident_in(scan)
         self._blood_pressure(scan, key, result)
         self._intrusions(scan, key, result)
         result.cues = {name for name in self.cues if self.cue_present(name, scan)}

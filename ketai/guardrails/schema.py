@@ -77,6 +77,12 @@ class ModifiersFile(Header):
     first_person: list[str]
     dystonic: list[str]
     ordinary_purpose: list[str]
+    accidental_injury: list[str] = []
+    """A cut or burn with a concrete everyday cause ("chopping onions", "cut myself shaving", "burned it on the
+    pan"): the classifier alone may not read it as self-harm (the rules still read every word)."""
+    deliberate_injury: list[str] = []
+    """Beside an everyday cause, words that make the injury deliberate, repeated or a reaction ("wasn't an
+    accident", "again", "after the fight"): the classifier then keeps its say."""
     """An everyday reason beside a preparation-like act (a class, a tradition, the lawyer's advice, a move)."""
     intrusion_distress: list[str]
     """Reactions that, beside an intrusive thought, describe the intrusion, not a drug effect."""
