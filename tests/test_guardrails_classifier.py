@@ -176,24 +176,41 @@ def test_classifier_separates_clear_cases(classifier: SignalClassifier) -> None:
     assert SignalName.SUICIDE_RISK.value not in calm and SignalName.MEDICAL_EMERGENCY.value not in calm
 
 
-def test_output_classifier_matches_outputs_train_only() -> None:
+def test_output_classifier_matches_its_training_drafts_only() -> None:
     from ketai.guardrails.output_classifier import (
         OUTPUT_ARTIFACT_NAME,
         OUTPUT_RULES,
         OutputClassifierArtifact,
     )
+    from ketai.guardrails.train_output import training_files
 
     path = content_dir("guardrails") / "classifier" / OUTPUT_ARTIFACT_NAME
     artifact = OutputClassifierArtifact.model_validate(json.loads(path.read_text(encoding="utf-8")))
-    assert next(iter(artifact.data_files)) == "outputs_train.jsonl"
-    assert all(name.startswith("prompts/scripted/") for name in list(artifact.data_files)[1:])
-    for name, digest in list(artifact.data_files.items())[1:]:
-        assert data_sha256(content_dir("prompts") / name.removeprefix("prompts/")) == digest, name
-    digest = data_sha256(content_dir("evals") / "guardrails" / "outputs_train.jsonl")
-    assert artifact.data_files["outputs_train.jsonl"] == digest, (
-        "retrain: python -m ketai.guardrails.train_output"
-    )
+    drafts = {p.name: p for p in training_files(content_dir("evals") / "guardrails")}
+    recorded = [name for name in artifact.data_files if not name.startswith("prompts/")]
+    assert set(recorded) == set(drafts), "every training-draft file and nothing else: retrain"
+    assert not any("test" in name or "unseen" in name for name in artifact.data_files)
+    for name, digest in artifact.data_files.items():
+        source = (
+            content_dir("prompts") / name.removeprefix("prompts/")
+            if name.startswith("prompts/")
+            else drafts[name]
+        )
+        assert data_sha256(source) == digest, f"{name} changed: python -m ketai.guardrails.train_output"
     assert artifact.labels == list(OUTPUT_RULES)
+
+
+def test_draft_vectors_of_both_kinds_are_unit_length_and_differ() -> None:
+    """The layer-3 option runs half the network; it must still give one normalised vector per draft."""
+    from ketai.guardrails.output_classifier import draft_vectors
+
+    drafts = ["Only your prescriber decides the dose.", "Let the music carry you for a while."]
+    state = draft_vectors(shared_embedder(), drafts, "state")
+    full = draft_vectors(shared_embedder(), drafts, "embedding")
+    assert state.shape == full.shape == (2, 384)
+    assert np.allclose(np.linalg.norm(state, axis=1), 1.0, atol=1e-4)
+    assert not np.allclose(state, full, atol=1e-2)
+    assert draft_vectors(shared_embedder(), [], "state").shape == (0, 384)
 
 
 def test_output_classifier_adds_a_second_look_but_respects_declining_language() -> None:

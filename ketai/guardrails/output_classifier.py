@@ -2,21 +2,23 @@
 
 Regexes catch the unsafe drafts they were written for; free text needs a second look. This one-vs-rest
 logistic regression names which output rule a draft breaks (dose advice, medication advice, diagnosis,
-reassurance, efficacy claim, minimising risk, permission for an unsafe activity). Features: the draft's
-embedding plus one-hot phase and assessment level. Trained only on ``outputs_train.jsonl`` by
-``python -m ketai.guardrails.train_output`` with thresholds from cross-validation on the same file.
+reassurance, efficacy claim, minimising risk, permission for an unsafe activity). Features: a vector of the
+draft (the artifact's ``features``: the full sentence embedding, or the pooled output of the bundled model's layer
+``STATE_LAYER``, which runs half the network) plus one-hot phase and assessment level. Trained only on our
+training drafts by ``python -m ketai.guardrails.train_output`` with thresholds from out-of-writer scores.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
 from pydantic import ValidationError, model_validator
 
-from ketai.embeddings import DIMENSIONS, MODEL_ID, BundledEmbedder
+from ketai.embeddings import DIMENSIONS, MODEL_ID, BundledEmbedder, mean_pooled
 from ketai.errors import ContentError
 from ketai.guardrails.classifier import PHASE_KEYS, LinearHeadArtifact
 from ketai.guardrails.schema import phase_key
@@ -29,10 +31,27 @@ OUTPUT_RULES: tuple[str, ...] = (
     "unsafe_activity_permission",
 )  # fmt: skip
 FloatArray = npt.NDArray[np.float32]
+DraftFeatures = Literal["embedding", "state"]
+"""``embedding``: the six-layer sentence embedding; ``state``: the mean-pooled, L2-normalised output of layer
+``STATE_LAYER`` (the screen's fine-tuned layers start from the same cut)."""
+
+
+def draft_vectors(
+    embedder: BundledEmbedder, texts: list[str], kind: DraftFeatures, batch: int = 32
+) -> FloatArray:
+    """One 384-d vector per draft, of the kind the classifier was trained on."""
+    if kind == "embedding":
+        return embedder.embed(texts)
+    parts = [np.zeros((0, DIMENSIONS), dtype=np.float32)]
+    for start in range(0, len(texts), batch):
+        states = embedder.states(texts[start : start + batch])
+        parts.append(mean_pooled(states.hidden, states.mask))
+    return np.concatenate(parts)
 
 
 class OutputClassifierArtifact(LinearHeadArtifact):
     level_keys: list[str]
+    features: DraftFeatures = "embedding"
 
     @model_validator(mode="after")
     def _shapes(self) -> OutputClassifierArtifact:
@@ -78,7 +97,8 @@ class OutputClassifier:
         return cls(artifact, embedder)
 
     def probabilities(self, text: str, phase: Phase | None, level: EscalationLevel) -> FloatArray:
-        features = np.hstack([self.embedder.embed([text])[0], output_context(phase, level)])
+        vector = draft_vectors(self.embedder, [text], self.artifact.features)[0]
+        features = np.hstack([vector, output_context(phase, level)])
         logits = features @ self.weights + self.intercepts
         probs: FloatArray = (1.0 / (1.0 + np.exp(-logits))).astype(np.float32)
         return probs

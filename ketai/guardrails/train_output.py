@@ -1,6 +1,7 @@
 """Train the output-policy classifier: ``python -m ketai.guardrails.train_output``.
 
-Reads only ``evals/guardrails/outputs_train.jsonl``. Reproducible (fixed seed, liblinear). Thresholds come from
+Reads only the training drafts (``evals/guardrails/outputs_train.jsonl`` and ``outputs_train_extra_<writer>.jsonl``)
+and our scripted prompts. Reproducible (fixed seed, liblinear). Thresholds come from
 out-of-writer probabilities (each drafted-reply writer scored by a model fitted without them), maximising F-beta
 (beta 1.5: an unsafe draft that slips through is worse than a safe one replaced by clinician text), never below a
 floor; the final weights are fitted on all rows. Test files are never read.
@@ -25,7 +26,14 @@ from ketai.embeddings import MODEL_ID, shared_embedder
 from ketai.guardrails import text as textmod
 from ketai.guardrails.classifier import PHASE_KEYS, data_sha256
 from ketai.guardrails.loader import load_content
-from ketai.guardrails.output_classifier import LEVEL_KEYS, OUTPUT_ARTIFACT_NAME, OUTPUT_RULES, output_context
+from ketai.guardrails.output_classifier import (
+    LEVEL_KEYS,
+    OUTPUT_ARTIFACT_NAME,
+    OUTPUT_RULES,
+    DraftFeatures,
+    draft_vectors,
+    output_context,
+)
 from ketai.guardrails.train import f_beta, fit, probabilities, read_rows
 from ketai.models import EscalationLevel, Phase
 
@@ -34,6 +42,7 @@ C = 4.0
 BETA = 1.5
 FLOOR = 0.5
 """No threshold below this (a sanity floor: thresholds come from out-of-writer scores)."""
+FEATURES: DraftFeatures = "embedding"
 GRID = tuple(round(x, 2) for x in np.arange(0.3, 0.91, 0.05))
 
 
@@ -86,7 +95,12 @@ def scripted_rows(folder: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def featurise(rows: list[dict[str, Any]]) -> npt.NDArray[np.float32]:
+def training_files(folder: Path) -> list[Path]:
+    """The drafts we train on: the first file and one file per later writer (never a test or unseen file)."""
+    return [folder / "outputs_train.jsonl", *sorted(folder.glob("outputs_train_extra_*.jsonl"))]
+
+
+def featurise(rows: list[dict[str, Any]], kind: DraftFeatures = "embedding") -> npt.NDArray[np.float32]:
     substitutions = textmod.Substitutions.build(load_content().normalise.substitutions)
     texts = [textmod.normalise(r["text"], substitutions) for r in rows]
     contexts = [
@@ -96,7 +110,7 @@ def featurise(rows: list[dict[str, Any]]) -> npt.NDArray[np.float32]:
         )
         for r in rows
     ]
-    return np.hstack([shared_embedder().embed(texts), np.vstack(contexts)]).astype(np.float32)
+    return np.hstack([draft_vectors(shared_embedder(), texts, kind), np.vstack(contexts)]).astype(np.float32)
 
 
 def writer_of(row: dict[str, Any]) -> str:
@@ -121,16 +135,22 @@ def out_of_writer(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--data", type=Path, default=content_dir("evals") / "guardrails" / "outputs_train.jsonl"
+        "--data", type=Path, nargs="+", default=training_files(content_dir("evals") / "guardrails")
+    )
+    parser.add_argument(
+        "--features",
+        choices=("embedding", "state"),
+        default=FEATURES,
+        help="draft vector: the full sentence embedding or the pooled layer-3 state",
     )
     parser.add_argument(
         "--out", type=Path, default=content_dir("guardrails") / "classifier" / OUTPUT_ARTIFACT_NAME
     )
     args = parser.parse_args(argv)
     scripted = content_dir("prompts") / SCRIPTED_FOLDER
-    rows = read_rows(args.data) + scripted_rows(scripted) * SCRIPTED_REPEATS
+    rows = [row for path in args.data for row in read_rows(path)] + scripted_rows(scripted) * SCRIPTED_REPEATS
     labels = list(OUTPUT_RULES)
-    x = featurise(rows)
+    x = featurise(rows, args.features)
     y = np.array(
         [[1 if r.get("expected") == "replace" and r.get("rule") == k else 0 for k in labels] for r in rows],
         dtype=np.int8,
@@ -161,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
         "embedding_model": MODEL_ID,
         "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "seed": SEED,
-        "data_files": {args.data.name: data_sha256(args.data)}
+        "data_files": {path.name: data_sha256(path) for path in args.data}
         | {f"prompts/{SCRIPTED_FOLDER}/{p.name}": data_sha256(p) for p in sorted(scripted.glob("*.yaml"))},
         "phase_keys": list(PHASE_KEYS),
         "level_keys": list(LEVEL_KEYS),
@@ -170,6 +190,7 @@ def main(argv: list[str] | None = None) -> int:
         "intercepts": [round(v, 6) for v in intercepts],
         "thresholds": thresholds,
         "c": C,
+        "features": args.features,
         "metrics": metrics,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
