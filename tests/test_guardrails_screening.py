@@ -621,8 +621,9 @@ def test_a_rules_only_crisis_hit_the_classifier_rules_out_stays_at_monitor(
     adjustable: KetaiGuardrails,
 ) -> None:
     """The rules match 'tired of it all'; below the demotion bar the signal stays (so the screening questions still
-    start) but at monitor, with a note for the clinician."""
-    set_bars(adjustable, rule_demotion={})
+    start) but at monitor, with a note for the clinician. 'vent over' re-reads the message's own words, so the
+    higher disavowal bar is cleared too."""
+    set_bars(adjustable, rule_demotion={}, disavowal_demotion={})
     kept = adjustable.screen_input(RULE_ONLY, phase=None, role=Role.PATIENT)
     rules_signal = [s for s in kept.signals if s.name is S.SUICIDE_RISK and s.detector == "rules"]
     assert rules_signal and rules_signal[0].level >= L.CLINICIAN

@@ -236,9 +236,9 @@ class KetaiGuardrails:
         if signal.detector != "rules" or signal.level < EscalationLevel.COMPANION or p >= bar:
             return signal
         why = " (the message re-reads its own words)" if disavowed else ""
-        notes.append(
-            f"rules {signal.name.value} kept at monitor: the classifier reads p={p:.3f} < {bar:.2f}{why}"
-        )
+        note = f"rules {signal.name.value} kept at monitor: the classifier reads p={p:.3f} < {bar:.2f}{why}"
+        if note not in notes:  # two hits of one signal would otherwise tell the clinician the same thing twice
+            notes.append(note)
         return signal.model_copy(update={"level": EscalationLevel.MONITOR})
 
     def _classify(
