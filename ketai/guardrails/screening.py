@@ -237,7 +237,8 @@ class KetaiGuardrails:
             return signal
         why = " (the message re-reads its own words)" if disavowed else ""
         note = f"rules {signal.name.value} kept at monitor: the classifier reads p={p:.3f} < {bar:.2f}{why}"
-        if note not in notes:  # two hits of one signal would otherwise tell the clinician the same thing twice
+        # Two hits of one signal would otherwise tell the clinician the same thing twice.
+        if note not in notes:
             notes.append(note)
         return signal.model_copy(update={"level": EscalationLevel.MONITOR})
 
