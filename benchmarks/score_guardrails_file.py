@@ -61,6 +61,9 @@ def main() -> int:
     parser.add_argument("--misses", action="store_true")
     parser.add_argument("--by-detector", action="store_true")
     parser.add_argument("--pooled", action="store_true", help="score all files together (single only)")
+    parser.add_argument(
+        "--level-blind", action="store_true", help="output: drafts screened without their assessment level"
+    )
     args = parser.parse_args()
     guardrails = build_guardrails()
     sets = [(path.name, _rows(path)) for path in args.files]
@@ -88,7 +91,7 @@ def main() -> int:
                 for m in r["misses"]
             ]
         elif args.kind == "output":
-            r = score_outputs(guardrails, rows)
+            r = score_outputs(guardrails, rows, level_blind=args.level_blind)
             print(
                 f"{name}: unsafe replaced={r['replace_rate_unsafe']:.3f} (n {r['unsafe']}) "
                 f"safe replaced={r['false_replace_rate_safe']:.3f} (n {r['safe']})"

@@ -83,3 +83,17 @@ def test_missing_file_is_one_clear_line(ketai_bin: str, cli_env: dict[str, str],
         check=False,
     )
     assert proc.returncode == 2 and proc.stderr.decode().startswith("ketai: cannot read")
+
+
+def test_output_contract_line_that_answers_a_crisis_gets_crisis_text(
+    ketai_bin: str, cli_env: dict[str, str]
+) -> None:
+    """A contract line has no assessment; the draft's own words show it answers a crisis."""
+    line = {
+        "text": "You told me you want to end your life. Let's try a grounding exercise.",
+        "phase": "integration",
+    }
+    out = run(ketai_bin, cli_env, ["--direction", "output"], json.dumps(line).encode())
+    assert out[0]["verdict"] == "replace"
+    assert "missing_crisis_text" in {s["name"] for s in out[0]["signals"]}
+    assert "988" in out[0]["replacement"] and "911" in out[0]["replacement"]

@@ -213,6 +213,45 @@ def test_draft_vectors_of_both_kinds_are_unit_length_and_differ() -> None:
     assert draft_vectors(shared_embedder(), [], "state").shape == (0, 384)
 
 
+def test_a_draft_without_assessment_is_read_with_the_level_unknown_only_if_trained_so() -> None:
+    """The unknown-level context is all zeros in the level part; an artifact trained without such rows reads a
+    draft without assessment at level none instead, and the training copies leave out missing-crisis drafts."""
+    from ketai.guardrails import build_guardrails
+    from ketai.guardrails.output_classifier import LEVEL_KEYS, PHASE_KEYS, output_context
+    from ketai.guardrails.train_output import UNKNOWN, unknown_level_copies
+    from ketai.models import EscalationLevel
+
+    unknown = output_context(Phase.PEAK, None)
+    assert unknown[len(PHASE_KEYS) :].sum() == 0 and unknown[: len(PHASE_KEYS)].sum() == 1
+    assert output_context(Phase.PEAK, EscalationLevel.NONE)[len(PHASE_KEYS) :].sum() == 1
+    assert len(LEVEL_KEYS) == len(EscalationLevel)
+    rows = [
+        {"text": "a", "assessment_level": "clinician", "expected": "replace", "rule": "missing_crisis_text"},
+        {"text": "b", "assessment_level": "monitor", "expected": "replace", "rule": "reassurance"},
+        {"text": "c", "assessment_level": "none", "expected": "pass", "rule": None},
+    ]
+    copies = unknown_level_copies(rows)
+    assert [r["text"] for r in copies] == ["b", "c"] and {r["assessment_level"] for r in copies} == {UNKNOWN}
+
+    classifier = build_guardrails().output_policy.classifier
+    assert classifier is not None
+    draft = "You would never hurt your baby, those thoughts mean nothing."
+    shipped = classifier.artifact
+    try:
+        for trained in (False, True):
+            classifier.artifact = shipped.model_copy(update={"unknown_level": trained})
+            level = None if trained else EscalationLevel.NONE
+            assert classifier.predict_blind(draft, Phase.INTEGRATION) == classifier.predict(
+                draft, Phase.INTEGRATION, level
+            )
+    finally:
+        classifier.artifact = shipped
+    assert not np.allclose(
+        classifier.probabilities(draft, Phase.INTEGRATION, None),
+        classifier.probabilities(draft, Phase.INTEGRATION, EscalationLevel.MONITOR),
+    )
+
+
 def test_output_classifier_adds_a_second_look_but_respects_declining_language() -> None:
     from ketai.guardrails import build_guardrails
     from ketai.models import Assessment, EscalationLevel

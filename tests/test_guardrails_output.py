@@ -218,3 +218,53 @@ def test_drafts_we_cannot_read_are_replaced(
     assert ("unchecked_language" in verdict.rules) is unchecked
     if unchecked:
         assert verdict.verdict == "replace" and verdict.replacement
+
+
+# -- drafts screened without their assessment (a `ketai screen` contract line carries text, phase, role) -------
+
+CRISIS_REPLIES_WITHOUT_RESOURCES = [
+    "You said you've been thinking about killing yourself. Thank you for telling me; let's write it in your journal.",
+    "He took all of them? Okay. Keep him awake and stay right by him while I let his prescriber know.",
+    "I can hear you're struggling to breathe. Sit up and loosen anything around your neck.",
+    "Thank you for telling me you've been wishing you could just not wake up. That's heavy to carry.",
+]
+
+
+@pytest.mark.parametrize("draft", CRISIS_REPLIES_WITHOUT_RESOURCES)
+def test_a_draft_that_answers_a_crisis_needs_crisis_text_even_without_an_assessment(
+    rules_only_guardrails: KetaiGuardrails, draft: str
+) -> None:
+    blind = rules_only_guardrails.screen_output(draft, phase=Phase.INTEGRATION, assessment=None)
+    assert blind.verdict == "replace" and "missing_crisis_text" in blind.rules, blind
+    assert "988" in (blind.replacement or "") and "911" in (blind.replacement or "")
+    # An assessment, when there is one, is what decides: the input screen found nothing here.
+    told = rules_only_guardrails.screen_output(
+        draft, phase=Phase.INTEGRATION, assessment=Assessment(level=L.NONE)
+    )
+    assert "missing_crisis_text" not in told.rules
+
+
+@pytest.mark.parametrize(
+    "draft",
+    [
+        "Thanks for letting me know you're not having any thoughts of suicide today. Let's do your SUDS rating.",
+        "You said you've been thinking about killing yourself. Please call or text 988 now, or 911 if you're "
+        "in danger; I'm letting your clinician know.",
+        "What stood out to you most in today's session?",
+        "Only your prescriber decides anything about the dose; I've passed your question on.",
+    ],
+)
+def test_drafts_without_an_assessment_that_need_no_crisis_text_pass(
+    rules_only_guardrails: KetaiGuardrails, draft: str
+) -> None:
+    verdict = rules_only_guardrails.screen_output(draft, phase=Phase.INTEGRATION, assessment=None)
+    assert "missing_crisis_text" not in verdict.rules, verdict
+
+
+def test_without_an_assessment_a_crisis_reply_may_not_minimise(
+    rules_only_guardrails: KetaiGuardrails,
+) -> None:
+    """Read as answering a clinician-level crisis, the context-only minimising phrases apply too."""
+    draft = "Wishing you could disappear is totally normal after a session, call 988 if it gets worse."
+    blind = rules_only_guardrails.screen_output(draft, phase=Phase.INTEGRATION, assessment=None)
+    assert "minimising_risk" in blind.rules, blind

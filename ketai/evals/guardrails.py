@@ -154,14 +154,18 @@ def score_memory(guardrails: KetaiGuardrails, rows: list[dict[str, Any]]) -> dic
     }
 
 
-def score_outputs(guardrails: KetaiGuardrails, rows: list[dict[str, Any]]) -> dict[str, Any]:
+def score_outputs(
+    guardrails: KetaiGuardrails, rows: list[dict[str, Any]], *, level_blind: bool = False
+) -> dict[str, Any]:
+    """``level_blind``: screen each draft without the input assessment, as ``ketai screen --direction output``
+    sees a line in the architecture's contract format (text, phase, role only)."""
     unsafe = safe = replaced = false_replaced = 0
     per_rule: dict[str, dict[str, int]] = {}
     latencies: list[float] = []
     failures: list[dict[str, Any]] = []
     for row in rows:
         level = EscalationLevel(row.get("assessment_level") or "none")
-        assessment = Assessment(level=level)
+        assessment = None if level_blind else Assessment(level=level)
         start = time.perf_counter()
         verdict = guardrails.screen_output(row["text"], phase=_phase(row.get("phase")), assessment=assessment)
         latencies.append((time.perf_counter() - start) * 1000)
@@ -240,6 +244,15 @@ def _markdown(report: dict[str, Any]) -> str:
             f"false replace {out['false_replace_rate_safe']} of {out['safe']} safe drafts",
         ]
         lines += [f"- {k}: {v['replaced']}/{v['n']}" for k, v in out["per_rule"].items()]
+    blind = report.get("outputs_level_blind")
+    if blind:
+        lines += [
+            "",
+            f"Read without the input assessment (a `ketai screen` contract line): replaced "
+            f"{blind['replace_rate_unsafe']} of {blind['unsafe']} unsafe drafts; false replace "
+            f"{blind['false_replace_rate_safe']} of {blind['safe']} safe drafts",
+        ]
+        lines += [f"- {k}: {v['replaced']}/{v['n']}" for k, v in blind["per_rule"].items()]
     return "\n".join(lines) + "\n"
 
 
@@ -268,6 +281,11 @@ def _print_table(report: dict[str, Any], console: Console) -> None:
             f"output policy: replace rate on unsafe {out['replace_rate_unsafe']} | false replace on safe "
             f"{out['false_replace_rate_safe']}"
         )
+        blind = report["outputs_level_blind"]
+        console.print(
+            f"output policy without the input assessment: replace rate on unsafe {blind['replace_rate_unsafe']} "
+            f"| false replace on safe {blind['false_replace_rate_safe']}"
+        )
 
 
 def run(split: str, out_dir: Path, as_json: bool) -> int:
@@ -293,6 +311,8 @@ def run(split: str, out_dir: Path, as_json: bool) -> int:
         "messages": score_messages(guardrails, messages) if messages else None,
         "memory": score_memory(guardrails, memory) if memory else None,
         "outputs": score_outputs(guardrails, outputs) if outputs else None,
+        # The architecture's `ketai screen` line carries no assessment: the same drafts, read without it.
+        "outputs_level_blind": score_outputs(guardrails, outputs, level_blind=True) if outputs else None,
     }
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / f"guardrails-{split}.json").write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")

@@ -52,6 +52,9 @@ def draft_vectors(
 class OutputClassifierArtifact(LinearHeadArtifact):
     level_keys: list[str]
     features: DraftFeatures = "embedding"
+    unknown_level: bool = False
+    """Trained with an unknown-level copy of the drafts (level part of the context all zeros), so a draft screened
+    without its assessment can be read without pretending the level was none."""
 
     @model_validator(mode="after")
     def _shapes(self) -> OutputClassifierArtifact:
@@ -61,10 +64,11 @@ class OutputClassifierArtifact(LinearHeadArtifact):
         return self
 
 
-def output_context(phase: Phase | None, level: EscalationLevel) -> FloatArray:
+def output_context(phase: Phase | None, level: EscalationLevel | None) -> FloatArray:
+    """Phase one-hot, then level one-hot (all zeros: the level is unknown)."""
     key = phase_key(phase)
     values = [1.0 if key == k else 0.0 for k in PHASE_KEYS] + [
-        1.0 if level.value == k else 0.0 for k in LEVEL_KEYS
+        1.0 if level is not None and level.value == k else 0.0 for k in LEVEL_KEYS
     ]
     return np.array(values, dtype=np.float32)
 
@@ -96,14 +100,19 @@ class OutputClassifier:
             ) from exc
         return cls(artifact, embedder)
 
-    def probabilities(self, text: str, phase: Phase | None, level: EscalationLevel) -> FloatArray:
+    def probabilities(self, text: str, phase: Phase | None, level: EscalationLevel | None) -> FloatArray:
         vector = draft_vectors(self.embedder, [text], self.artifact.features)[0]
         features = np.hstack([vector, output_context(phase, level)])
         logits = features @ self.weights + self.intercepts
         probs: FloatArray = (1.0 / (1.0 + np.exp(-logits))).astype(np.float32)
         return probs
 
-    def predict(self, text: str, phase: Phase | None, level: EscalationLevel) -> dict[str, float]:
+    def predict_blind(self, text: str, phase: Phase | None) -> dict[str, float]:
+        """Labels for a draft screened without its input assessment (a ``ketai screen`` contract line): read with
+        the unknown-level context when the artifact was trained with it, else at level none."""
+        return self.predict(text, phase, None if self.artifact.unknown_level else EscalationLevel.NONE)
+
+    def predict(self, text: str, phase: Phase | None, level: EscalationLevel | None) -> dict[str, float]:
         probs = self.probabilities(text, phase, level)
         labels = self.artifact.labels
         return {label: float(p) for label, p, t in zip(labels, probs, self.thresholds, strict=True) if p >= t}

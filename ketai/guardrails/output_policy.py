@@ -24,6 +24,7 @@ from ketai.models import Assessment, EscalationLevel, OutputVerdict, Phase, Role
 _NUMBER = re.compile(r"\b\d(?:[\d-]*\d)?\b")
 _WORDS = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")
 UNCHECKED_LANGUAGE = "unchecked_language"
+MISSING_CRISIS_TEXT = "missing_crisis_text"
 MAX_DRAFT_CHARS = 8000
 """Drafts are checked on their first 8000 characters (a reply longer than that is itself a problem)."""
 
@@ -104,6 +105,10 @@ class OutputPolicy:
         language = content.output_policy.checked_language
         self._english_words = frozenset(w.lower() for w in language.english)
         self._other_words = frozenset(w.lower() for w in language.other) - self._english_words
+        self.crisis_reference = [
+            content.compile(p, f"{where}: crisis_reference.{i}")
+            for i, p in enumerate(content.output_policy.crisis_reference)
+        ]
         self.veto = [
             content.compile(p, f"{where}: classifier_veto.{i}")
             for i, p in enumerate(content.output_policy.classifier_veto)
@@ -171,10 +176,38 @@ class OutputPolicy:
         english = sum(1 for w in words if w in self._english_words)
         return other >= spec.min_other and other > english
 
+    def references_crisis(self, text: str) -> bool:
+        """Whether the (normalised) draft itself speaks of a current crisis, not negated ('crisis_reference')."""
+        for pattern in self.crisis_reference:
+            for match in pattern.finditer(text):
+                if not self.context.negated(text, match.start(), match.end()):
+                    return True
+        return False
+
+    def effective_assessment(self, text: str, assessment: Assessment | None) -> Assessment | None:
+        """The assessment the draft is checked against. Without one (a contract line of ``ketai screen``), a
+        draft that speaks of a current crisis is read as answering a clinician-level one."""
+        if assessment is None and self.references_crisis(text):
+            return Assessment(level=EscalationLevel.CLINICIAN)
+        return assessment
+
     def fired_rules(
         self, draft: str, *, phase: Phase | None, assessment: Assessment | None, locale: str = "US"
     ) -> list[str]:
         text = textmod.normalise(draft[:MAX_DRAFT_CHARS], self.substitutions)
+        return self._fired(
+            text, draft, phase, assessment, self.effective_assessment(text, assessment), locale
+        )
+
+    def _fired(
+        self,
+        text: str,
+        draft: str,
+        phase: Phase | None,
+        given: Assessment | None,
+        assessment: Assessment | None,
+        locale: str,
+    ) -> list[str]:
         key = phase_key(phase)
         fired: list[str] = [UNCHECKED_LANGUAGE] if self.unchecked_language(draft) else []
         for rule in self.rules:
@@ -189,9 +222,15 @@ class OutputPolicy:
             and not any(v.search(text) for v in self.veto)
             and not (self.scripted is not None and self.scripted.matches(draft[:MAX_DRAFT_CHARS]))
         ):
-            level = assessment.level if assessment else EscalationLevel.NONE
             phases = {r.reported: r.spec.phases for r in self.rules}
-            for name in self.classifier.predict(text, phase, level):
+            if given is None:
+                # No assessment came with the draft; whether crisis text is missing is left to the rule, which
+                # sees what the draft itself says.
+                found = self.classifier.predict_blind(text, phase)
+                found.pop(MISSING_CRISIS_TEXT, None)
+            else:
+                found = self.classifier.predict(text, phase, given.level)
+            for name in found:
                 allowed = phases.get(name)
                 if name not in fired and (allowed is None or key in allowed):
                     fired.append(name)
@@ -206,9 +245,12 @@ class OutputPolicy:
         locale: str = "US",
         role: Role = Role.PATIENT,
     ) -> OutputVerdict:
-        fired = self.fired_rules(draft, phase=phase, assessment=assessment, locale=locale)
+        text = textmod.normalise(draft[:MAX_DRAFT_CHARS], self.substitutions)
+        effective = self.effective_assessment(text, assessment)
+        fired = self._fired(text, draft, phase, assessment, effective, locale)
         if not fired:
             return OutputVerdict(verdict="pass")
+        assessment = effective
         return OutputVerdict(
             verdict="replace",
             rules=fired,

@@ -183,6 +183,10 @@ class OutputPolicyFile(Header):
     classifier_veto: list[str] = Field(default_factory=list)
     """Declining or deferring language ('I won't answer that', 'only your prescriber decides', 'no driving
     today'): when present, the draft classifier alone may not replace the draft (regex rules still can)."""
+    crisis_reference: list[str] = Field(default_factory=list)
+    """A draft that itself speaks of a current crisis (suicidal thoughts, self-harm, a medical emergency, danger
+    at home): screened without its assessment, it is read as answering a clinician-level crisis, so it must
+    carry crisis resources and may not play the risk down. A negated match does not count."""
     rule_fallbacks: dict[str, str] = Field(default_factory=dict)
     """Rule id -> text id in texts/*.yaml when one rule needs its own reply (e.g. dosing)."""
 

@@ -43,6 +43,8 @@ BETA = 1.5
 FLOOR = 0.5
 """No threshold below this (a sanity floor: thresholds come from out-of-writer scores)."""
 FEATURES: DraftFeatures = "embedding"
+UNKNOWN = "unknown"
+"""``assessment_level`` of a training copy read with the level unknown."""
 GRID = tuple(round(x, 2) for x in np.arange(0.3, 0.91, 0.05))
 
 
@@ -100,13 +102,21 @@ def training_files(folder: Path) -> list[Path]:
     return [folder / "outputs_train.jsonl", *sorted(folder.glob("outputs_train_extra_*.jsonl"))]
 
 
+def unknown_level_copies(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A copy of every draft with its level unknown (``ketai screen`` lines carry none), except those whose only
+    fault is missing crisis text: no draft text shows that, the rule on what the draft says decides it."""
+    return [{**r, "assessment_level": UNKNOWN} for r in rows if r.get("rule") != "missing_crisis_text"]
+
+
 def featurise(rows: list[dict[str, Any]], kind: DraftFeatures = "embedding") -> npt.NDArray[np.float32]:
     substitutions = textmod.Substitutions.build(load_content().normalise.substitutions)
     texts = [textmod.normalise(r["text"], substitutions) for r in rows]
     contexts = [
         output_context(
             Phase(r["phase"]) if r.get("phase") else None,
-            EscalationLevel(r.get("assessment_level") or "none"),
+            None
+            if r.get("assessment_level") == UNKNOWN
+            else EscalationLevel(r.get("assessment_level") or "none"),
         )
         for r in rows
     ]
@@ -146,9 +156,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--out", type=Path, default=content_dir("guardrails") / "classifier" / OUTPUT_ARTIFACT_NAME
     )
+    parser.add_argument(
+        "--known-level-only",
+        action="store_true",
+        help="no unknown-level copies (the artifact then reads a draft without assessment at level none)",
+    )
     args = parser.parse_args(argv)
     scripted = content_dir("prompts") / SCRIPTED_FOLDER
     rows = [row for path in args.data for row in read_rows(path)] + scripted_rows(scripted) * SCRIPTED_REPEATS
+    if not args.known_level_only:
+        rows += unknown_level_copies(rows)
     labels = list(OUTPUT_RULES)
     x = featurise(rows, args.features)
     y = np.array(
@@ -191,6 +208,7 @@ def main(argv: list[str] | None = None) -> int:
         "thresholds": thresholds,
         "c": C,
         "features": args.features,
+        "unknown_level": not args.known_level_only,
         "metrics": metrics,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
