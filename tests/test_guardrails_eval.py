@@ -51,3 +51,18 @@ def test_ketai_eval_guardrails_reports_drafts_both_ways(
     assert report["messages"]["n"] > 0 and report["memory"]["n"] > 0
     markdown = (out / "guardrails-test.md").read_text(encoding="utf-8")
     assert "Read without the input assessment" in markdown
+
+
+def test_a_contract_format_row_is_always_read_without_assessment(
+    rules_only_guardrails: KetaiGuardrails,
+) -> None:
+    """A draft line with no assessment_level is scored as `ketai screen` reads it, not as level none."""
+    rows = [
+        {"id": "c-1", "text": "Let's take a slow breath together.", "phase": "peak", "role": "patient",
+         "expected": "replace", "rule": "missing_crisis_text"},
+        {"id": "c-2", "text": "You said you want to kill yourself tonight. Let's write that down.", "phase": None,
+         "role": "patient", "expected": "replace", "rule": "missing_crisis_text"},
+    ]  # fmt: skip
+    for blind in (False, True):
+        scored = score_outputs(rules_only_guardrails, rows, level_blind=blind)
+        assert [f["id"] for f in scored["failures"]] == ["c-1"]

@@ -164,8 +164,9 @@ def score_outputs(
     latencies: list[float] = []
     failures: list[dict[str, Any]] = []
     for row in rows:
-        level = EscalationLevel(row.get("assessment_level") or "none")
-        assessment = None if level_blind else Assessment(level=level)
+        # A contract-format line (no assessment_level) is read as `ketai screen` reads it: without assessment.
+        given = row.get("assessment_level")
+        assessment = None if level_blind or given is None else Assessment(level=EscalationLevel(given))
         start = time.perf_counter()
         verdict = guardrails.screen_output(row["text"], phase=_phase(row.get("phase")), assessment=assessment)
         latencies.append((time.perf_counter() - start) * 1000)
