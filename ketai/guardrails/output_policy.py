@@ -194,20 +194,15 @@ class OutputPolicy:
     def fired_rules(
         self, draft: str, *, phase: Phase | None, assessment: Assessment | None, locale: str = "US"
     ) -> list[str]:
-        text = textmod.normalise(draft[:MAX_DRAFT_CHARS], self.substitutions)
-        return self._fired(
-            text, draft, phase, assessment, self.effective_assessment(text, assessment), locale
-        )
+        return self._check(draft, phase, assessment, locale)[0]
 
-    def _fired(
-        self,
-        text: str,
-        draft: str,
-        phase: Phase | None,
-        given: Assessment | None,
-        assessment: Assessment | None,
-        locale: str,
-    ) -> list[str]:
+    def _check(
+        self, draft: str, phase: Phase | None, given: Assessment | None, locale: str
+    ) -> tuple[list[str], Assessment | None]:
+        """The rules that fire on the draft, and the assessment they were checked against (``given``, or the one
+        read from the draft itself when none was given)."""
+        text = textmod.normalise(draft[:MAX_DRAFT_CHARS], self.substitutions)
+        assessment = self.effective_assessment(text, given)
         key = phase_key(phase)
         fired: list[str] = [UNCHECKED_LANGUAGE] if self.unchecked_language(draft) else []
         for rule in self.rules:
@@ -234,7 +229,7 @@ class OutputPolicy:
                 allowed = phases.get(name)
                 if name not in fired and (allowed is None or key in allowed):
                     fired.append(name)
-        return fired
+        return fired, assessment
 
     def screen(
         self,
@@ -245,12 +240,9 @@ class OutputPolicy:
         locale: str = "US",
         role: Role = Role.PATIENT,
     ) -> OutputVerdict:
-        text = textmod.normalise(draft[:MAX_DRAFT_CHARS], self.substitutions)
-        effective = self.effective_assessment(text, assessment)
-        fired = self._fired(text, draft, phase, assessment, effective, locale)
+        fired, assessment = self._check(draft, phase, assessment, locale)
         if not fired:
             return OutputVerdict(verdict="pass")
-        assessment = effective
         return OutputVerdict(
             verdict="replace",
             rules=fired,

@@ -34,6 +34,7 @@ from ketai.guardrails.output_classifier import (
     draft_vectors,
     output_context,
 )
+from ketai.guardrails.output_policy import MISSING_CRISIS_TEXT
 from ketai.guardrails.train import f_beta, fit, probabilities, read_rows
 from ketai.models import EscalationLevel, Phase
 
@@ -105,12 +106,16 @@ def training_files(folder: Path) -> list[Path]:
 def unknown_level_copies(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """A copy of every draft with its level unknown (``ketai screen`` lines carry none), except those whose only
     fault is missing crisis text: no draft text shows that, the rule on what the draft says decides it."""
-    return [{**r, "assessment_level": UNKNOWN} for r in rows if r.get("rule") != "missing_crisis_text"]
+    return [{**r, "assessment_level": UNKNOWN} for r in rows if r.get("rule") != MISSING_CRISIS_TEXT]
 
 
 def featurise(rows: list[dict[str, Any]], kind: DraftFeatures = "embedding") -> npt.NDArray[np.float32]:
     substitutions = textmod.Substitutions.build(load_content().normalise.substitutions)
     texts = [textmod.normalise(r["text"], substitutions) for r in rows]
+    # The unknown-level copies repeat their drafts' texts: embed each distinct text once.
+    distinct = list(dict.fromkeys(texts))
+    position = {text: i for i, text in enumerate(distinct)}
+    vectors = draft_vectors(shared_embedder(), distinct, kind)[[position[t] for t in texts]]
     contexts = [
         output_context(
             Phase(r["phase"]) if r.get("phase") else None,
@@ -120,7 +125,7 @@ def featurise(rows: list[dict[str, Any]], kind: DraftFeatures = "embedding") -> 
         )
         for r in rows
     ]
-    return np.hstack([draft_vectors(shared_embedder(), texts, kind), np.vstack(contexts)]).astype(np.float32)
+    return np.hstack([vectors, np.vstack(contexts)]).astype(np.float32)
 
 
 def writer_of(row: dict[str, Any]) -> str:
