@@ -879,6 +879,130 @@ RULES_ALONE: list[tuple[str, str | None, str, SignalName, L | None]] = [
         None,
     ),
     ("my dad just came home drunk and shouting", None, "patient", S.ABUSE_OR_UNSAFE_HOME, L.EMERGENCY),
+    # a screening question someone asked, told with the patient's "no"; the same question answered "yes" is not
+    (
+        "The nurse asked if I want to die. No. I want my life back from the rituals.",
+        None,
+        "patient",
+        S.SUICIDE_RISK,
+        None,
+    ),
+    (
+        "my psychiatrist asked if I've had thoughts of killing myself. I said no, honestly.",
+        None,
+        "patient",
+        S.SUICIDE_RISK,
+        None,
+    ),
+    (
+        "the nurse asked if I want to die and honestly yes, most days",
+        None,
+        "patient",
+        S.SUICIDE_RISK,
+        L.CLINICIAN,
+    ),
+    # distress words told as the reaction to an intrusive thought, not as a drug effect
+    (
+        "a blasphemous thought came during the session and I felt like throwing up, I hate it",
+        "integration",
+        "patient",
+        S.ADVERSE_EFFECT,
+        None,
+    ),
+    (
+        "my brain is screaming that I have to recheck the lock or something awful happens. I know it's OCD",
+        "peak",
+        "patient",
+        S.ADVERSE_EFFECT,
+        None,
+    ),
+    ("I'm going to throw up, where is the bucket", "peak", "patient", S.ADVERSE_EFFECT, L.COMPANION),
+    # "like I used to" compares; it does not put a fresh injury in the past
+    (
+        "burned my wrist with a lighter after the argument, like I used to in college. It was Tuesday.",
+        None,
+        "patient",
+        S.SELF_HARM,
+        L.CLINICIAN,
+    ),
+    # a letter to oneself or to the disorder is an exercise; a note to the family is not
+    (
+        "wrote a goodbye letter to my OCD, my therapist's homework. weirdly moving",
+        None,
+        "patient",
+        S.SUICIDE_RISK,
+        None,
+    ),
+    ("I wrote a note for my kids to find after", None, "patient", S.SUICIDE_RISK, L.EMERGENCY),
+    # a suicide attempt in someone else's family, told as news
+    (
+        "my neighbour's son attempted suicide last spring, we talked about it over the fence",
+        None,
+        "patient",
+        S.SUICIDE_RISK,
+        None,
+    ),
+    # plans and means told plainly
+    (
+        "packed my dad's rifle for the lake house, going alone. nobody needs to come looking for me",
+        None,
+        "patient",
+        S.SUICIDE_RISK,
+        L.EMERGENCY,
+    ),
+    ("when she goes to bed tonight, that's when.", None, "patient", S.SUICIDE_RISK, L.EMERGENCY),
+    ("friday's the day. cancelled my therapy too, no point", None, "patient", S.SUICIDE_RISK, L.EMERGENCY),
+    (
+        "scan results came back bad and my first thought was maybe this is my way out",
+        None,
+        "patient",
+        S.SUICIDE_RISK,
+        L.CLINICIAN,
+    ),
+    (
+        "I keep getting a flash of steering into oncoming traffic. I hate it",
+        None,
+        "patient",
+        S.SUICIDE_RISK,
+        L.CLINICIAN,
+    ),
+    (
+        "sat with the razor in my hand for an hour, haven't used it yet. I want to cut",
+        None,
+        "patient",
+        S.SELF_HARM,
+        L.EMERGENCY,
+    ),
+    # venting, idioms and everyday words
+    ("if I hear that ringtone one more time I'll shoot myself lol", None, "patient", S.SUICIDE_RISK, None),
+    (
+        "if the dog barks one more time I'm going to strangle somebody",
+        "peak",
+        "companion",
+        S.HARM_TO_OTHERS,
+        None,
+    ),
+    (
+        "Nobody would notice if I skipped the book club, so I'm skipping it",
+        None,
+        "patient",
+        S.SUICIDE_RISK,
+        None,
+    ),
+    (
+        "trying to stop checking my email every ten minutes, it's a compulsion",
+        None,
+        "patient",
+        S.ABUSE_OR_UNSAFE_HOME,
+        None,
+    ),
+    (
+        "my sister calls me 'dead inside' because I didn't cry at the wedding",
+        None,
+        "patient",
+        S.PSYCHOSIS_OR_SEVERE_DISTRESS,
+        None,
+    ),
 ]
 
 

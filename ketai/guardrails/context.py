@@ -78,6 +78,8 @@ class ContextChecker:
         self.accidental_injury = many("accidental_injury", spec.accidental_injury)
         self.deliberate_injury = many("deliberate_injury", spec.deliberate_injury)
         self.conversation_question = many("conversation_question", spec.conversation_question)
+        self.reported_question = many("reported_question", spec.reported_question)
+        self.answer_no = many("answer_no", spec.answer_no)
         self.idioms = Idioms(
             tuple(
                 (compile_regex(idiom.regex, f"{where}: field idioms.{i}.regex"), idiom.means.lower())
@@ -96,8 +98,24 @@ class ContextChecker:
             context = pattern.sub(lambda m: " " * len(m.group(0)), context)
         if _any(self.negation_before, context[: len(window)]):
             return True
-        after = text[end : end + 48]
-        return _any(self.negation_after, after)
+        if _any(self.negation_after, text[end : end + 48]):
+            return True
+        return self.question_denied(text, start, end)
+
+    def question_denied(self, text: str, start: int, end: int) -> bool:
+        """A screening question someone asked, told with the patient's "no" ("my therapist asked if I've had
+        thoughts of ending my life. I said no and I meant it")."""
+        asked = text[textmod.sentence_bounds(text, start)[0] : start]
+        return _any(self.reported_question, asked) and _any(self.answer_no, text[end : end + 90])
+
+    def intrusion_context(self, text: str) -> bool:
+        """Any sign that the message tells of an unwanted intrusive thought, even when a syntonic cue stands
+        beside it: enough to read its distress words as the reaction to the thought, not as a drug effect."""
+        return _any(self.dystonic, text)
+
+    def intrusion_disgust_near(self, text: str, start: int) -> bool:
+        s_start, s_end = textmod.sentence_bounds(text, start)
+        return _any(self.intrusion_disgust, text[s_start:s_end])
 
     def past(self, text: str, start: int) -> str | None:
         """``resolved`` (drop), ``remote`` (lower) or None (current)."""
@@ -137,9 +155,6 @@ class ContextChecker:
         s_start, s_end = textmod.sentence_bounds(text, start)
         sentence = text[s_start:s_end]
         return _any(self.earlier_session, sentence) and not _any(self.still_now, sentence)
-
-    def intrusion_disgust_in(self, evidence: str) -> bool:
-        return _any(self.intrusion_disgust, evidence)
 
     def past_resolved_message(self, text: str) -> bool:
         """The whole message is about a clearly resolved past (remote and resolved cues, nothing recent)."""

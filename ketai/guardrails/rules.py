@@ -296,7 +296,12 @@ class RuleEngine:
         strong syntonic cue (intent, means, grievance, timing) stands outside that context."""
         harm = [h for h in result.hits if h.signal == SignalName.HARM_TO_OTHERS]
         result.dystonic = self.context.ego_dystonic(text, 0)
-        if not result.dystonic:
+        told_intrusion = (
+            result.dystonic
+            or self.context.intrusion_context(text)
+            or any(h.signal == SignalName.INTRUSIVE_THOUGHT for h in result.hits)
+        )
+        if not told_intrusion:
             return
         # "I picture hurting him and I feel sick": disgust at the thought, not nausea; "it horrified me",
         # "I can't stop crying": the distress that makes the thought ego-dystonic, not a drug reaction.
@@ -311,10 +316,10 @@ class RuleEngine:
             and not (
                 not on_drug
                 and h.kind in ("panic", "nausea", "vomiting")
-                and self.context.intrusion_disgust_in(h.evidence)
+                and self.context.intrusion_disgust_near(text, h.start)
             )
         ]
-        if not harm:
+        if not harm or not result.dystonic:
             return
         for hit in harm:
             result.hits.remove(hit)
