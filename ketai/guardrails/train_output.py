@@ -103,10 +103,21 @@ def training_files(folder: Path) -> list[Path]:
     return [folder / "outputs_train.jsonl", *sorted(folder.glob("outputs_train_extra_*.jsonl"))]
 
 
+def read_drafts(path: Path) -> list[dict[str, Any]]:
+    """One writer's drafts. A line in the ``ketai screen`` contract format has no ``assessment_level``: its label
+    was given from the draft alone, so it is read with the level unknown, never as level none."""
+    return [r if "assessment_level" in r else {**r, "assessment_level": UNKNOWN} for r in read_rows(path)]
+
+
 def unknown_level_copies(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """A copy of every draft with its level unknown (``ketai screen`` lines carry none), except those whose only
-    fault is missing crisis text: no draft text shows that, the rule on what the draft says decides it."""
-    return [{**r, "assessment_level": UNKNOWN} for r in rows if r.get("rule") != MISSING_CRISIS_TEXT]
+    fault is missing crisis text: no draft text shows that, the rule on what the draft says decides it. Drafts
+    already read without a level are not copied."""
+    return [
+        {**r, "assessment_level": UNKNOWN}
+        for r in rows
+        if r.get("rule") != MISSING_CRISIS_TEXT and r.get("assessment_level") != UNKNOWN
+    ]
 
 
 def featurise(rows: list[dict[str, Any]], kind: DraftFeatures = "embedding") -> npt.NDArray[np.float32]:
@@ -168,7 +179,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     scripted = content_dir("prompts") / SCRIPTED_FOLDER
-    rows = [row for path in args.data for row in read_rows(path)] + scripted_rows(scripted) * SCRIPTED_REPEATS
+    rows = [row for path in args.data for row in read_drafts(path)] + scripted_rows(
+        scripted
+    ) * SCRIPTED_REPEATS
     if not args.known_level_only:
         rows += unknown_level_copies(rows)
     labels = list(OUTPUT_RULES)
