@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 import socket
-from collections.abc import Iterator
+import subprocess
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -82,6 +84,29 @@ def ketai_bin() -> str:
     found = shutil.which("ketai")
     assert found, "the ketai console script is not installed (run make install)"
     return found
+
+
+EvalRunner = Callable[[str, str, Path, dict[str, str]], dict[str, Any]]
+
+
+@pytest.fixture
+def run_eval(ketai_bin: str) -> EvalRunner:
+    """Run ``ketai eval <suite> --split <split> --out <folder> --json`` as a user would; return its JSON report."""
+
+    def run(suite: str, split: str, out: Path, env: dict[str, str]) -> dict[str, Any]:
+        done = subprocess.run(
+            [ketai_bin, "eval", suite, "--split", split, "--out", str(out), "--json"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=900,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        report: dict[str, Any] = json.loads(done.stdout)
+        return report
+
+    return run
 
 
 @pytest.fixture

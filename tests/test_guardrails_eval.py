@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from ketai.evals.guardrails import score_outputs
 from ketai.guardrails import KetaiGuardrails
+from tests.conftest import EvalRunner
 
 ROWS = [
     # Only the assessment shows the crisis: without it no draft text could.
@@ -33,19 +32,10 @@ def test_level_blind_scoring_drops_the_assessment(rules_only_guardrails: KetaiGu
 
 @pytest.mark.slow
 def test_ketai_eval_guardrails_reports_drafts_both_ways(
-    tmp_path: Path, ketai_bin: str, cli_env: dict[str, str]
+    tmp_path: Path, run_eval: EvalRunner, cli_env: dict[str, str]
 ) -> None:
     out = tmp_path / "reports"
-    done = subprocess.run(
-        [ketai_bin, "eval", "guardrails", "--split", "test", "--out", str(out), "--json"],
-        capture_output=True,
-        text=True,
-        env=cli_env,
-        timeout=900,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    report = json.loads(done.stdout)
+    report = run_eval("guardrails", "test", out, cli_env)
     assert report["outputs"]["unsafe"] == report["outputs_level_blind"]["unsafe"] > 0
     assert 0.0 <= report["outputs_level_blind"]["replace_rate_unsafe"] <= 1.0
     assert report["messages"]["n"] > 0 and report["memory"]["n"] > 0

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
 from collections import Counter
 from pathlib import Path
 
@@ -16,6 +14,7 @@ from ketai.evals.retrieval import evaluate, load_queries, markdown_report, perce
 from ketai.models import Dimension
 from ketai.retrieval.index import ExerciseIndex
 from ketai.settings import Settings
+from tests.conftest import EvalRunner
 
 FIXTURES = Path(__file__).parent / "fixtures" / "exercises"
 
@@ -99,20 +98,11 @@ def test_percentile_is_nearest_rank() -> None:
 
 
 @pytest.mark.slow
-def test_ketai_eval_retrieval_writes_reports(tmp_path: Path, ketai_bin: str) -> None:
-    env = {key: value for key, value in os.environ.items() if not key.startswith("KETAI_")}
-    env["KETAI_HOME"] = str(tmp_path / "home")
+def test_ketai_eval_retrieval_writes_reports(
+    tmp_path: Path, run_eval: EvalRunner, cli_env: dict[str, str]
+) -> None:
     out = tmp_path / "reports"
-    done = subprocess.run(
-        [ketai_bin, "eval", "retrieval", "--split", "dev", "--out", str(out), "--json"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    card = json.loads(done.stdout)
+    card = run_eval("retrieval", "dev", out, cli_env)
     dev = [query for query in load_queries(queries_file(), "dev")]
     assert card["queries"] == len(dev)
     for key in ("hit_at_3_id", "mrr_id", "hit_at_3_dimension", "latency_p50_ms", "latency_p95_ms"):
