@@ -163,40 +163,6 @@ def test_topic_and_stance_rules_need_both_in_one_sentence(rules_only_guardrails:
     ).verdict == ("pass")
 
 
-# A draft that tells back the person's own question and answers it with a deferral in the next sentence.
-REPORTED_QUESTIONS = [
-    (
-        "She asked about skipping her evening Lexapro because she feels flat. That's a call for her prescriber, "
-        "so please don't change anything tonight.",
-        "pass",
-    ),
-    (
-        "You're wondering about holding the troche longer next time. Only your prescriber can answer that; I've "
-        "noted it for them.",
-        "pass",
-    ),
-    # the next sentence turns on a "but": the deferral is taken back
-    (
-        "You asked whether you can drive to your sister's after. I'd normally say no driving today, but if you "
-        "feel steady in a few hours most people find that okay.",
-        "replace",
-    ),
-    # a stance in the next sentence is judged on its own
-    (
-        "He asked about his sertraline. Skipping it tonight is fine, just take it tomorrow.",
-        "replace",
-    ),
-]
-
-
-@pytest.mark.parametrize(("draft", "verdict"), REPORTED_QUESTIONS)
-def test_a_reported_question_can_be_answered_by_the_next_sentence(
-    rules_only_guardrails: KetaiGuardrails, draft: str, verdict: str
-) -> None:
-    result = rules_only_guardrails.screen_output(draft, phase=Phase.INTEGRATION, assessment=None)
-    assert result.verdict == verdict, result.rules
-
-
 @pytest.mark.parametrize(
     "draft",
     [

@@ -29,10 +29,6 @@ MAX_DRAFT_CHARS = 8000
 """Drafts are checked on their first 8000 characters (a reply longer than that is itself a problem)."""
 
 
-_CONTRAST = re.compile(r"\b(?:but|however|though|although|except)\b")
-"""A deferral that turns on one of these ("no driving today, but ...") may not answer a reported question."""
-
-
 class ScriptedText:
     """Recognises a draft that is one of our clinician-written scripted prompts, rendered.
 
@@ -113,10 +109,6 @@ class OutputPolicy:
             content.compile(p, f"{where}: crisis_reference.{i}")
             for i, p in enumerate(content.output_policy.crisis_reference)
         ]
-        self.reported_ask = tuple(
-            content.compile(p, f"{where}: reported_ask.{i}")
-            for i, p in enumerate(content.output_policy.reported_ask)
-        )
         self.veto = [
             content.compile(p, f"{where}: classifier_veto.{i}")
             for i, p in enumerate(content.output_policy.classifier_veto)
@@ -163,28 +155,16 @@ class OutputPolicy:
             for match in pattern.finditer(text):
                 if spec.negation_cancels and self.context.negated(text, match.start(), match.end()):
                     continue
-                if rule.sentence_unless and self._deferred(
-                    rule, text, match.start(), match.end(), self.reported_ask
-                ):
+                if rule.sentence_unless and self._deferred(rule, text, match.start(), match.end()):
                     continue
                 return True
         return False
 
     @staticmethod
-    def _deferred(
-        rule: CompiledRule, text: str, start: int, end: int, reported_ask: tuple[re.Pattern[str], ...] = ()
-    ) -> bool:
-        """Whether the sentence(s) holding the match also defer or decline ('only your prescriber decides'); when
-        they tell back the person's own question or wish, the next sentence, which answers it, counts too, unless
-        that sentence takes a stance of its own or turns on a "but" ("I'd normally say no, but if you wait four
-        hours most clinics consider that okay")."""
+    def _deferred(rule: CompiledRule, text: str, start: int, end: int) -> bool:
+        """Whether the sentence(s) holding the match also defer or decline ('only your prescriber decides')."""
         first, _ = textmod.sentence_bounds(text, start)
         _, last = textmod.sentence_bounds(text, max(start, end - 1))
-        if last < len(text) and any(p.search(text[first:last]) for p in reported_ask):
-            _, answer_end = textmod.sentence_bounds(text, last + 1)
-            answer = text[last:answer_end]
-            if not _CONTRAST.search(answer) and not any(p.search(answer) for p in rule.patterns):
-                last = answer_end
         sentence = text[first:last]
         return any(p.search(sentence) for p in rule.sentence_unless)
 

@@ -188,10 +188,6 @@ class OutputPolicyFile(Header):
     at home): screened without its assessment, it is read as answering a clinician-level crisis, so it must
     carry crisis resources and may not play the risk down. A negated match does not count."""
     rule_fallbacks: dict[str, str] = Field(default_factory=dict)
-    reported_ask: list[str] = Field(default_factory=list)
-    """A sentence that tells back the person's own question or wish ("he asked about skipping his Lexapro",
-    "you're wondering about taking more next time", "thinking about stopping the fluvoxamine?"): the deferral
-    that answers it may stand in the next sentence, so for ``sentence_unless`` the two are read together."""
     """Rule id -> text id in texts/*.yaml when one rule needs its own reply (e.g. dosing)."""
 
     @model_validator(mode="after")
