@@ -4,6 +4,9 @@ benign messages, and the higher bar for messages that re-read their own words ap
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import numpy.typing as npt
 
@@ -91,3 +94,51 @@ def test_recoverable_signals_get_a_looser_budget_and_threats_none() -> None:
     bars, _, metrics = rule_demotions(scores, y, _matrices(strong, disavowed), benign, LABELS)
     assert bars[SignalName.ADVERSE_EFFECT.value] == 0.11
     assert metrics[f"demotion_lost_{SignalName.ADVERSE_EFFECT.value}"] == 1
+
+
+def _saved_scores(path: Path, rows: list[dict[str, object]], held: list[bool]) -> None:
+    rng = np.random.default_rng(7)
+    np.savez_compressed(
+        path,
+        scores=rng.random((len(rows), len(LABELS))),
+        held=np.array(held),
+        labels=np.array(LABELS),
+        rows=np.array(json.dumps(rows)),
+    )
+
+
+def test_bars_are_rederived_when_only_the_lexicon_examples_changed(tmp_path: Path) -> None:
+    """A rules change adds lexicon examples; the saved out-of-author scores still belong to the authored messages,
+    so the bars are recomputed from them (``train --bars-from``). Other authored messages are refused."""
+    from ketai.guardrails.loader import load_content
+    from ketai.guardrails.rules import RuleEngine
+    from ketai.guardrails.train import rederive_bars
+
+    def row(text: str, signals: list[str], level: str, author: str) -> dict[str, object]:
+        benign = level in ("none", "monitor")
+        return {"text": text, "role": "patient", "phase": None, "signals": signals, "level": level,
+                "benign": benign, "_author": author}  # fmt: skip
+
+    authored = [
+        row("I want to die tonight, I have the pills", ["suicide_risk"], "emergency", "a1"),
+        row("I keep wishing I would not wake up", ["suicide_risk"], "clinician", "a1"),
+        row("this traffic is killing me", [], "none", "a2"),
+        row("lunch was lovely, feeling calm", [], "none", "a2"),
+    ]
+    old_lexicon = [row("lexicon example one", ["suicide_risk"], "clinician", "lexicon")]
+    saved = tmp_path / "oof.npz"
+    _saved_scores(saved, authored + old_lexicon, [True] * len(authored) + [False])
+    artifact = tmp_path / "signal_classifier.json"
+    artifact.write_text(json.dumps({"id": "signal-classifier"}), encoding="utf-8")
+    engine = RuleEngine(load_content())
+    new_lexicon = [
+        *old_lexicon,
+        row("a new example from today's rules", ["self_harm"], "clinician", "lexicon"),
+    ]
+
+    assert rederive_bars(saved, artifact, authored + new_lexicon, engine, LABELS) == 0
+    written = json.loads(artifact.read_text(encoding="utf-8"))
+    assert set(written["thresholds"]) == set(LABELS) and "veto_override" in written
+
+    other = [*authored[:-1], row("a message the scores were not made for", [], "none", "a2")]
+    assert rederive_bars(saved, artifact, other + new_lexicon, engine, LABELS) == 2

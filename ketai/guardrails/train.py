@@ -485,22 +485,26 @@ def choose_bars(
 def rederive_bars(
     saved: Path, artifact_path: Path, rows: list[dict[str, Any]], engine: RuleEngine, labels: list[str]
 ) -> int:
-    """Recompute the bars from saved out-of-author scores (same rows, same labels) and write them into the artifact;
-    the fine-tuned weights and every other file stay as they are."""
+    """Recompute the bars from saved out-of-author scores and write them into the artifact; the fine-tuned weights
+    and every other file stay as they are. The authored messages and labels must be the ones the scores were made
+    for; the lexicon examples may differ (a rules change adds some), because bars are chosen on held-out authored
+    rows only and lexicon rows are never held out. The bars are computed on the saved rows, under today's rules."""
     with np.load(saved) as data:
         oof, held = data["scores"].astype(np.float64), data["held"].astype(bool)
         saved_rows = json.loads(str(data["rows"]))
         saved_labels = [str(v) for v in data["labels"]]
-    if saved_labels != labels or [r["text"] for r in saved_rows] != [r["text"] for r in rows]:
-        print(f"{saved}: scores are for other rows or labels than the current data; run a full training")
+    saved_authored = [r["text"] for r, h in zip(saved_rows, held, strict=True) if h]
+    authored = [r["text"] for r in rows if r.get("_author") not in UNHELD]
+    if saved_labels != labels or saved_authored != authored:
+        print(f"{saved}: scores are for other messages or labels than the current data; run a full training")
         return 2
     artifact = json.loads(artifact_path.read_text(encoding="utf-8"))
     bars, metrics = choose_bars(
         oof,
         held,
-        labels_matrix(rows, labels),
-        rule_matrices(rows, engine, labels),
-        benign_vector(rows),
+        labels_matrix(saved_rows, labels),
+        rule_matrices(saved_rows, engine, labels),
+        benign_vector(saved_rows),
         labels,
     )
     artifact |= bars | {"metrics": metrics}
