@@ -296,10 +296,9 @@ class RuleEngine:
         strong syntonic cue (intent, means, grievance, timing) stands outside that context."""
         harm = [h for h in result.hits if h.signal == SignalName.HARM_TO_OTHERS]
         result.dystonic = self.context.ego_dystonic(text, 0)
-        told_intrusion = (
-            result.dystonic
-            or self.context.intrusion_context(text)
-            or any(h.signal == SignalName.INTRUSIVE_THOUGHT for h in result.hits)
+        # Every ego-dystonic message has an intrusion cue, so the cue (or an intrusive-thought hit) is the test here.
+        told_intrusion = self.context.intrusion_context(text) or any(
+            h.signal == SignalName.INTRUSIVE_THOUGHT for h in result.hits
         )
         if not told_intrusion:
             return

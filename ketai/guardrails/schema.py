@@ -95,14 +95,14 @@ class ModifiersFile(Header):
     still_now: list[str] = []
     """Words that bring an earlier effect into the present ("again", "still", "right now")."""
     conversation_question: list[str] = []
+    """A whole short message that only asks about the conversation ("what do you mean?", "can you repeat
+    that?"): the classifier alone may not read a crisis into it."""
     reported_question: list[str] = []
     """Someone else's screening question told in the same sentence before a match ("the screener asked if I want
     to die"); with an ``answer_no`` right after it, the match is the question, denied, not a disclosure."""
     answer_no: list[str] = []
     """The patient's "no" to a reported question, at the start of the text after the match ("... No.", "... I
     said no")."""
-    """A whole short message that only asks about the conversation ("what do you mean?", "can you repeat
-    that?"): the classifier alone may not read a crisis into it."""
     syntonic: list[str]
     idioms: list[Idiom]
 
