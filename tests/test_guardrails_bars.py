@@ -112,7 +112,7 @@ def test_bars_are_rederived_when_only_the_lexicon_examples_changed(tmp_path: Pat
     so the bars are recomputed from them (``train --bars-from``). Other authored messages are refused."""
     from ketai.guardrails.loader import load_content
     from ketai.guardrails.rules import RuleEngine
-    from ketai.guardrails.train import rederive_bars
+    from ketai.guardrails.train import crisis_floors, rederive_bars
 
     def row(text: str, signals: list[str], level: str, author: str) -> dict[str, object]:
         benign = level in ("none", "monitor")
@@ -142,3 +142,18 @@ def test_bars_are_rederived_when_only_the_lexicon_examples_changed(tmp_path: Pat
 
     other = [*authored[:-1], row("a message the scores were not made for", [], "none", "a2")]
     assert rederive_bars(saved, artifact, other + new_lexicon, engine, LABELS) == 2
+
+    # held at an earlier artifact's crisis bars: never lower than them, and the other labels as derived
+    derived = written["thresholds"]
+    earlier = tmp_path / "earlier.json"
+    high = {label: 0.9 for label in LABELS}
+    earlier.write_text(json.dumps({"thresholds": high}), encoding="utf-8")
+    floors = crisis_floors(earlier)
+    assert set(floors) == {"suicide_risk", "self_harm", "medical_emergency"}
+    assert rederive_bars(saved, artifact, authored + new_lexicon, engine, LABELS, floors) == 0
+    floored = json.loads(artifact.read_text(encoding="utf-8"))["thresholds"]
+    for label in LABELS:
+        expected = max(derived[label], 0.9) if label in floors else derived[label]
+        assert floored[label] == expected, label
+    assert any(floored[label] > derived[label] for label in floors)
+    assert crisis_floors(None) == {}

@@ -452,11 +452,15 @@ def choose_bars(
     rules: RuleMatrices,
     benign: npt.NDArray[np.int8],
     labels: list[str],
+    floors: dict[str, float] | None = None,
 ) -> tuple[Bars, dict[str, float]]:
     """Every bar that depends on out-of-author scores and the rules: thresholds, veto overrides, rule demotions and
-    the lower emergency bar for suicide risk (with the metrics that justify them)."""
+    the lower emergency bar for suicide risk (with the metrics that justify them). ``floors`` holds thresholds up
+    to given values before the bars that depend on them are chosen (``--floor-crisis-bars-from``)."""
     on_held = rules.subset(held)
     thresholds, metrics = choose_thresholds(oof[held], y[held], on_held.allowed, benign[held], labels)
+    for label, floor in (floors or {}).items():
+        thresholds[label] = max(thresholds[label], floor)
     overrides, override_metrics = veto_overrides(
         oof[held], y[held], on_held, benign[held], labels, thresholds
     )
@@ -482,8 +486,23 @@ def choose_bars(
     return bars, metrics
 
 
+def crisis_floors(artifact_path: Path | None) -> dict[str, float]:
+    """The crisis thresholds of an earlier artifact, as floors for a retrain's: the out-of-author benign rate has
+    not predicted held-out false alarms, so a retrain may find more crisis messages at the same bar but may not buy
+    them by lowering it (rule 17 in ``docs/GUARDRAILS_HISTORY.md``)."""
+    if artifact_path is None:
+        return {}
+    thresholds = json.loads(artifact_path.read_text(encoding="utf-8"))["thresholds"]
+    return {label: float(thresholds[label]) for label in sorted(CRISIS_LABELS)}
+
+
 def rederive_bars(
-    saved: Path, artifact_path: Path, rows: list[dict[str, Any]], engine: RuleEngine, labels: list[str]
+    saved: Path,
+    artifact_path: Path,
+    rows: list[dict[str, Any]],
+    engine: RuleEngine,
+    labels: list[str],
+    floors: dict[str, float] | None = None,
 ) -> int:
     """Recompute the bars from saved out-of-author scores and write them into the artifact; the fine-tuned weights
     and every other file stay as they are. The authored messages and labels must be the ones the scores were made
@@ -506,6 +525,7 @@ def rederive_bars(
         rule_matrices(saved_rows, engine, labels),
         benign_vector(saved_rows),
         labels,
+        floors,
     )
     artifact |= bars | {"metrics": metrics}
     artifact_path.write_text(json.dumps(artifact, indent=1) + "\n", encoding="utf-8")
@@ -606,14 +626,21 @@ def main(argv: list[str] | None = None) -> int:
         help="no fine-tuning: re-derive the rule-dependent bars (thresholds, veto override, rule demotion) from "
         "out-of-author scores saved by --save-oof of the run that wrote the artifact, e.g. after a rules change",
     )
+    parser.add_argument(
+        "--floor-crisis-bars-from",
+        type=Path,
+        help="hold the crisis thresholds (suicide risk, self-harm, medical emergency) at no lower than this "
+        "artifact's, e.g. the shipped one's",
+    )
     args = parser.parse_args(argv)
+    floors = crisis_floors(args.floor_crisis_bars_from)
     content = load_content()
     engine = RuleEngine(content)
     labels = [name.value for name in SignalName] + [EMERGENCY_LABEL]
     authored = read_split(args.data, "train") + read_split(args.data, "dev")
     rows = authored + memory_control_rows(args.data) + lexicon_rows(content)
     if args.bars_from:
-        return rederive_bars(args.bars_from, args.out, rows, engine, labels)
+        return rederive_bars(args.bars_from, args.out, rows, engine, labels, floors)
     data = training_data(rows, engine, labels)
     y, texts = data.y, data.texts
     rules = rule_matrices(rows, engine, labels)
@@ -629,7 +656,7 @@ def main(argv: list[str] | None = None) -> int:
             args.save_oof, scores=oof, held=held, labels=np.array(labels), rows=np.array(json.dumps(plain)),
             authors=data.authors,
         )  # fmt: skip
-    bars, metrics = choose_bars(oof, held, y, rules, benign_vector(rows), labels)
+    bars, metrics = choose_bars(oof, held, y, rules, benign_vector(rows), labels, floors)
     head_path = args.out.parent / HEAD_NAME
     head_path.parent.mkdir(parents=True, exist_ok=True)
     tuned, head = fit_tuned(data.states, data.context, y, list(range(len(rows))), SEED)
