@@ -177,6 +177,12 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="no unknown-level copies (the artifact then reads a draft without assessment at level none)",
     )
+    parser.add_argument(
+        "--beta",
+        type=float,
+        default=BETA,
+        help="F-beta the thresholds maximise out of writer (higher weighs a missed unsafe draft more)",
+    )
     args = parser.parse_args(argv)
     scripted = content_dir("prompts") / SCRIPTED_FOLDER
     rows = [row for path in args.data for row in read_drafts(path)] + scripted_rows(
@@ -203,11 +209,11 @@ def main(argv: list[str] | None = None) -> int:
                 int((predicted & y[:, j]).sum()),
                 int((predicted & (1 - y[:, j])).sum()),
                 int(((1 - predicted) & y[:, j]).sum()),
-                BETA,
+                args.beta,
             )
             if score > best[0] + 1e-9:
                 best = (score, float(t))
-        thresholds[label], metrics[f"out_of_writer_f{BETA}_{label}"] = best[1], round(best[0], 4)
+        thresholds[label], metrics[f"out_of_writer_f{args.beta}_{label}"] = best[1], round(best[0], 4)
     weights, intercepts = fit(x, y, C)
     artifact = {
         "id": "output-classifier",
@@ -225,6 +231,7 @@ def main(argv: list[str] | None = None) -> int:
         "intercepts": [round(v, 6) for v in intercepts],
         "thresholds": thresholds,
         "c": C,
+        "beta": args.beta,
         "features": args.features,
         "unknown_level": not args.known_level_only,
         "metrics": metrics,
