@@ -55,6 +55,8 @@ class OutputClassifierArtifact(LinearHeadArtifact):
     unknown_level: bool = False
     """Trained with an unknown-level copy of the drafts (level part of the context all zeros), so a draft screened
     without its assessment can be read without pretending the level was none."""
+    beta: float = 1.5
+    """The F-beta its thresholds maximise out of writer (``train_output --beta``)."""
 
     @model_validator(mode="after")
     def _shapes(self) -> OutputClassifierArtifact:
