@@ -227,6 +227,12 @@ CRISIS_REPLIES_WITHOUT_RESOURCES = [
     "He took all of them? Okay. Keep him awake and stay right by him while I let his prescriber know.",
     "I can hear you're struggling to breathe. Sit up and loosen anything around your neck.",
     "Thank you for telling me you've been wishing you could just not wake up. That's heavy to carry.",
+    # rule 19: the crisis told back in other words, or answered with what stands in for the numbers
+    "Thanks for telling me she has a stash of pills saved up. Stay with her while I message the clinic.",
+    "Your husband just hit you. That is not okay. Can you get to a room that locks?",
+    "A crushing pain in his chest needs attention. Keep him still and sitting up.",
+    "His lips look bluish. Roll him onto his side and get medical help right away.",
+    "You've started cutting again. Please tell your care team today.",
 ]
 
 
@@ -252,6 +258,9 @@ def test_a_draft_that_answers_a_crisis_needs_crisis_text_even_without_an_assessm
         "in danger; I'm letting your clinician know.",
         "What stood out to you most in today's session?",
         "Only your prescriber decides anything about the dose; I've passed your question on.",
+        "Thank you for telling me he has pills saved up. Call or text 988 with him now, or 911 if he took any.",
+        "Want to end the session early? That's fine; stay lying down and your companion will sit with you.",
+        "You were crushing it at exposures this week. What felt hardest?",
     ],
 )
 def test_drafts_without_an_assessment_that_need_no_crisis_text_pass(
