@@ -277,3 +277,16 @@ def test_without_an_assessment_a_crisis_reply_may_not_minimise(
     draft = "Wishing you could disappear is totally normal after a session, call 988 if it gets worse."
     blind = rules_only_guardrails.screen_output(draft, phase=Phase.INTEGRATION, assessment=None)
     assert "minimising_risk" in blind.rules, blind
+
+
+def test_the_classifier_may_report_a_rule_in_every_phase_any_of_its_rules_covers(
+    rules_only_guardrails: KetaiGuardrails,
+) -> None:
+    """``unsafe_activity_permission.stance`` covers drafts outside a session; the later ``.slip`` rule does not.
+    The classifier's reach is the union, not whichever rule of the family is listed last."""
+    policy = rules_only_guardrails.output_policy
+    families = [rule.spec.id for rule in policy.rules if rule.reported == "unsafe_activity_permission"]
+    assert families[-1] == "unsafe_activity_permission.slip"
+    phases = policy.classifier_phases["unsafe_activity_permission"]
+    assert phases is not None and {"outside", "dosing", "peak"} <= phases
+    assert policy.classifier_phases["dose_advice"] is None
