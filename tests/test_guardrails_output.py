@@ -282,11 +282,21 @@ def test_without_an_assessment_a_crisis_reply_may_not_minimise(
 def test_the_classifier_may_report_a_rule_in_every_phase_any_of_its_rules_covers(
     rules_only_guardrails: KetaiGuardrails,
 ) -> None:
-    """``unsafe_activity_permission.stance`` covers drafts outside a session; the later ``.slip`` rule does not.
-    The classifier's reach is the union, not whichever rule of the family is listed last."""
+    """``unsafe_activity_permission.stance`` covers drafts outside a session. A narrower rule of the same family
+    listed after it must not narrow where the classifier may report the family (it once did: last one won)."""
+    import dataclasses
+
+    from ketai.guardrails.output_policy import OutputPolicy
+
     policy = rules_only_guardrails.output_policy
-    families = [rule.spec.id for rule in policy.rules if rule.reported == "unsafe_activity_permission"]
-    assert families[-1] == "unsafe_activity_permission.slip"
-    phases = policy.classifier_phases["unsafe_activity_permission"]
+    rules = policy.content.output_policy.rules
+    stance = next(r for r in rules if r.id == "unsafe_activity_permission.stance")
+    assert stance.phases is not None and "outside" in stance.phases
+    narrow = stance.model_copy(update={"id": "unsafe_activity_permission.narrow", "phases": ["peak"]})
+    file = policy.content.output_policy.model_copy(update={"rules": [*rules, narrow]})
+    content = dataclasses.replace(policy.content, output_policy=file)
+    widened = OutputPolicy(content, policy.context, policy.ladder, policy.substitutions)
+    phases = widened.classifier_phases["unsafe_activity_permission"]
     assert phases is not None and {"outside", "dosing", "peak"} <= phases
-    assert policy.classifier_phases["dose_advice"] is None
+    assert widened.classifier_phases["dose_advice"] is None
+    assert policy.classifier_phases["unsafe_activity_permission"] == phases
