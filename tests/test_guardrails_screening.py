@@ -1003,6 +1003,59 @@ RULES_ALONE: list[tuple[str, str | None, str, SignalName, L | None]] = [
         S.PSYCHOSIS_OR_SEVERE_DISTRESS,
         None,
     ),
+    # rule 21 (from p1-p3): the real thing, each beside a look-alike
+    (
+        "Ever since Mum passed I lie down each night hoping I won't have to face another day.",
+        None,
+        "patient",
+        S.SUICIDE_RISK,
+        L.CLINICIAN,
+    ),
+    ("hoping I never have to face another day like that at work lol", None, "patient", S.SUICIDE_RISK, None),
+    (
+        "honestly hoping a bus takes me out. not joking this time",
+        None,
+        "patient",
+        S.SUICIDE_RISK,
+        L.CLINICIAN,
+    ),
+    (
+        "the thought again: just drive into the canal. and part of me agreed",
+        None,
+        "patient",
+        S.SUICIDE_RISK,
+        L.CLINICIAN,
+    ),
+    ("tonight's the night. gg all", None, "patient", S.SUICIDE_RISK, L.EMERGENCY),
+    (
+        "after Sam leaves for his shift I'm taking the boat out. I'm not coming back from the bay.",
+        None,
+        "patient",
+        S.SUICIDE_RISK,
+        L.EMERGENCY,
+    ),
+    (
+        "when I started treatment I wanted to die most days. now I don't.",
+        None,
+        "patient",
+        S.SUICIDE_RISK,
+        None,
+    ),
+    (
+        "the intake form asked if I'd thought I'd be better off dead. I ticked 'not at all'.",
+        None,
+        "patient",
+        S.SUICIDE_RISK,
+        None,
+    ),
+    (
+        "blasting a song all morning, 'I want to die young', it's a punk song lol",
+        None,
+        "patient",
+        S.SUICIDE_RISK,
+        None,
+    ),
+    ("cut my own fringe last night, total crime scene", None, "patient", S.SELF_HARM, None),
 ]
 
 
