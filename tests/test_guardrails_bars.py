@@ -157,3 +157,20 @@ def test_bars_are_rederived_when_only_the_lexicon_examples_changed(tmp_path: Pat
         assert floored[label] == expected, label
     assert any(floored[label] > derived[label] for label in floors)
     assert crisis_floors(None) == {}
+
+
+def test_a_held_crisis_bar_reports_the_recall_at_that_bar() -> None:
+    from ketai.guardrails.train import choose_thresholds
+
+    n = 102
+    probs = np.zeros((n, len(LABELS)))
+    y = np.zeros((n, len(LABELS)), dtype=np.int8)
+    probs[:2, SUICIDE], y[:2, SUICIDE] = [0.9, 0.5], 1  # two suicide positives
+    probs[2:, SUICIDE] = 0.05  # a hundred benign messages the classifier barely leans on
+    benign = np.array([0, 0] + [1] * 100, dtype=np.int8)
+    allowed = np.ones_like(y)
+    free, free_metrics = choose_thresholds(probs, y, allowed, benign, LABELS)
+    held, held_metrics = choose_thresholds(probs, y, allowed, benign, LABELS, {"suicide_risk": 0.6})
+    assert free["suicide_risk"] == 0.5 and free_metrics["dev_recall_suicide_risk"] == 1.0
+    assert held["suicide_risk"] == 0.6 and held_metrics["dev_recall_suicide_risk"] == 0.5
+    assert free["self_harm"] == held["self_harm"]

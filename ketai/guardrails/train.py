@@ -227,8 +227,10 @@ def choose_thresholds(
     allowed: npt.NDArray[np.int8],
     benign: npt.NDArray[np.int8],
     labels: list[str],
+    floors: dict[str, float] | None = None,
 ) -> tuple[dict[str, float], dict[str, float]]:
-    """Per label, the threshold for the classifier alone (where runtime allows it) on pooled dev."""
+    """Per label, the threshold for the classifier alone (where runtime allows it) on pooled dev; a crisis label's
+    threshold is held at no lower than its ``floors`` entry, and its metrics are the ones at the held bar."""
     thresholds: dict[str, float] = {}
     metrics: dict[str, float] = {}
     n_benign = max(1, int(benign.sum()))
@@ -241,6 +243,11 @@ def choose_thresholds(
             t, recall, rate = crisis_threshold(
                 scores, y[:, j], benign, budget=LABEL_BUDGETS.get(label, BENIGN_BUDGET)
             )
+            floor = (floors or {}).get(label)
+            if floor is not None and floor > t:
+                fired = scores >= floor
+                recall = float((fired & (y[:, j] == 1)).sum()) / max(1, int(y[:, j].sum()))
+                t, rate = floor, float((fired & (benign == 1)).sum()) / n_benign
             thresholds[label] = t
             metrics[f"dev_recall_{label}"], metrics[f"dev_benign_rate_{label}"] = round(recall, 4), rate
             continue
@@ -455,12 +462,10 @@ def choose_bars(
     floors: dict[str, float] | None = None,
 ) -> tuple[Bars, dict[str, float]]:
     """Every bar that depends on out-of-author scores and the rules: thresholds, veto overrides, rule demotions and
-    the lower emergency bar for suicide risk (with the metrics that justify them). ``floors`` holds thresholds up
-    to given values before the bars that depend on them are chosen (``--floor-crisis-bars-from``)."""
+    the lower emergency bar for suicide risk (with the metrics that justify them). ``floors`` holds crisis
+    thresholds up to given values before the bars that depend on them are chosen (``--floor-crisis-bars-from``)."""
     on_held = rules.subset(held)
-    thresholds, metrics = choose_thresholds(oof[held], y[held], on_held.allowed, benign[held], labels)
-    for label, floor in (floors or {}).items():
-        thresholds[label] = max(thresholds[label], floor)
+    thresholds, metrics = choose_thresholds(oof[held], y[held], on_held.allowed, benign[held], labels, floors)
     overrides, override_metrics = veto_overrides(
         oof[held], y[held], on_held, benign[held], labels, thresholds
     )
