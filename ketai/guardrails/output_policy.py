@@ -84,7 +84,6 @@ class OutputPolicy:
         self.classifier = classifier
         self.scripted = scripted
         self._numbers: dict[str, tuple[re.Pattern[str], ...]] = {}
-        self._phases_cache: dict[str, frozenset[str] | None] | None = None
         self.content = content
         self.context = context
         self.ladder = ladder
@@ -114,21 +113,20 @@ class OutputPolicy:
             content.compile(p, f"{where}: classifier_veto.{i}")
             for i, p in enumerate(content.output_policy.classifier_veto)
         ]
+        self.classifier_phases = self._classifier_phases(self.rules)
 
-    @property
-    def classifier_phases(self) -> dict[str, frozenset[str] | None]:
+    @staticmethod
+    def _classifier_phases(rules: list[CompiledRule]) -> dict[str, frozenset[str] | None]:
         """Per reported rule, the phases where the classifier may report it: every phase any of its rules covers
         (``None``: all). Several rules share a reported name (``dose_advice``, ``dose_advice.stance``, ...); the
         last one's phases alone would silently narrow the classifier's reach."""
-        if self._phases_cache is None:
-            union: dict[str, frozenset[str] | None] = {}
-            for rule in self.rules:
-                name, phases = rule.reported, rule.spec.phases
-                if name in union and union[name] is None:
-                    continue
-                union[name] = None if phases is None else frozenset(phases) | (union.get(name) or frozenset())
-            self._phases_cache = union
-        return self._phases_cache
+        union: dict[str, frozenset[str] | None] = {}
+        for rule in rules:
+            name, phases = rule.reported, rule.spec.phases
+            if name in union and union[name] is None:
+                continue
+            union[name] = None if phases is None else frozenset(phases) | (union.get(name) or frozenset())
+        return union
 
     def has_crisis_resources(self, text: str, locale: str = "US") -> bool:
         """Where we hold verified numbers for the locale, one of them must be named ("call emergency

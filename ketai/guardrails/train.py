@@ -196,6 +196,18 @@ def f_beta(tp: int, fp: int, fn: int, beta: float) -> float:
     return (1 + beta**2) * precision * recall / (beta**2 * precision + recall)
 
 
+def recall_and_benign_rate(
+    scores: npt.NDArray[np.float64],
+    positive: npt.NDArray[np.int8],
+    benign: npt.NDArray[np.int8],
+    threshold: float,
+) -> tuple[float, float]:
+    """The share of positives and of benign rows scored at or above ``threshold``."""
+    fired = scores >= threshold
+    n_pos, n_benign = max(1, int(positive.sum())), max(1, int(benign.sum()))
+    return float((fired & (positive == 1)).sum()) / n_pos, float((fired & (benign == 1)).sum()) / n_benign
+
+
 def crisis_threshold(
     scores: npt.NDArray[np.float64],
     positive: npt.NDArray[np.int8],
@@ -205,14 +217,11 @@ def crisis_threshold(
 ) -> tuple[float, float, float]:
     """(threshold, recall, benign rate): the highest threshold reaching the recall target within the benign
     budget; if none does, the lowest threshold still within the budget (best recall affordable)."""
-    n_pos, n_benign = max(1, int(positive.sum())), max(1, int(benign.sum()))
     best: tuple[float, float, float] | None = None
     for t in sorted(THRESHOLD_GRID, reverse=True):
         if t < CRISIS_FLOOR:
             break
-        fired = scores >= t
-        recall = float((fired & (positive == 1)).sum()) / n_pos
-        rate = float((fired & (benign == 1)).sum()) / n_benign
+        recall, rate = recall_and_benign_rate(scores, positive, benign, t)
         if rate > budget:
             break
         best = (float(t), recall, rate)
@@ -245,9 +254,8 @@ def choose_thresholds(
             )
             floor = (floors or {}).get(label)
             if floor is not None and floor > t:
-                fired = scores >= floor
-                recall = float((fired & (y[:, j] == 1)).sum()) / max(1, int(y[:, j].sum()))
-                t, rate = floor, float((fired & (benign == 1)).sum()) / n_benign
+                t = floor
+                recall, rate = recall_and_benign_rate(scores, y[:, j], benign, t)
             thresholds[label] = t
             metrics[f"dev_recall_{label}"], metrics[f"dev_benign_rate_{label}"] = round(recall, 4), rate
             continue
