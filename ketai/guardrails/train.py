@@ -36,7 +36,7 @@ import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -509,6 +509,26 @@ def crisis_floors(artifact_path: Path | None) -> dict[str, float]:
     return {label: float(thresholds[label]) for label in sorted(CRISIS_LABELS)}
 
 
+BAR_KEYS = (
+    "thresholds",
+    "veto_override",
+    "rule_demotion",
+    "disavowal_demotion",
+    "suicide_emergency_threshold",
+    "self_harm_emergency_threshold",
+)
+
+
+def copied_bars(artifact_path: Path) -> tuple[Bars, dict[str, float]]:
+    """Every bar of an earlier artifact, and the out-of-author metrics that justified them there (marked as copied):
+    a refit on more data keeps the bars it would be compared under instead of paying for four more fine-tunings."""
+    artifact = json.loads(artifact_path.read_text(encoding="utf-8"))
+    bars = cast(Bars, {key: artifact[key] for key in BAR_KEYS})
+    metrics = {str(k): float(v) for k, v in artifact["metrics"].items()}
+    metrics["bars_copied"] = 1.0
+    return bars, metrics
+
+
 def rederive_bars(
     saved: Path,
     artifact_path: Path,
@@ -645,6 +665,12 @@ def main(argv: list[str] | None = None) -> int:
         help="hold the crisis thresholds (suicide risk, self-harm, medical emergency) at no lower than this "
         "artifact's, e.g. the shipped one's",
     )
+    parser.add_argument(
+        "--bars-like",
+        type=Path,
+        help="no out-of-author folds: fit once and copy every bar (and its metrics) from this artifact, e.g. the "
+        "shipped one's; about a fifth of a full training (rule 24 in docs/GUARDRAILS_HISTORY.md)",
+    )
     args = parser.parse_args(argv)
     floors = crisis_floors(args.floor_crisis_bars_from)
     content = load_content()
@@ -656,20 +682,23 @@ def main(argv: list[str] | None = None) -> int:
         return rederive_bars(args.bars_from, args.out, rows, engine, labels, floors)
     data = training_data(rows, engine, labels)
     y, texts = data.y, data.texts
-    rules = rule_matrices(rows, engine, labels)
     knn_labels = sorted(CRISIS_LABELS)
     columns = [labels.index(label) for label in knn_labels]
     lexical_labels = [*knn_labels, EMERGENCY_LABEL]
     lexical_columns = [labels.index(label) for label in lexical_labels]
-    oof, held = out_of_author_scores(data, columns, lexical_columns)
-    if args.save_oof:
+    if args.bars_like:
+        bars, metrics = copied_bars(args.bars_like)
+    else:
+        oof, held = out_of_author_scores(data, columns, lexical_columns)
+        rules = rule_matrices(rows, engine, labels)
+        bars, metrics = choose_bars(oof, held, y, rules, benign_vector(rows), labels, floors)
+    if args.save_oof and not args.bars_like:
         plain = [{k: v for k, v in r.items() if k in ("id", "text", "role", "phase", "signals", "level", "benign")}
                  for r in rows]  # fmt: skip
         np.savez_compressed(
             args.save_oof, scores=oof, held=held, labels=np.array(labels), rows=np.array(json.dumps(plain)),
             authors=data.authors,
         )  # fmt: skip
-    bars, metrics = choose_bars(oof, held, y, rules, benign_vector(rows), labels, floors)
     head_path = args.out.parent / HEAD_NAME
     head_path.parent.mkdir(parents=True, exist_ok=True)
     tuned, head = fit_tuned(data.states, data.context, y, list(range(len(rows))), SEED)
