@@ -8,6 +8,7 @@ import shutil
 import signal
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -178,6 +179,7 @@ def test_classifier_separates_clear_cases(classifier: SignalClassifier) -> None:
 
 def test_output_classifier_matches_its_training_drafts_only() -> None:
     from ketai.guardrails.output_classifier import (
+        CRISIS_ANSWER,
         OUTPUT_ARTIFACT_NAME,
         OUTPUT_RULES,
         OutputClassifierArtifact,
@@ -197,7 +199,7 @@ def test_output_classifier_matches_its_training_drafts_only() -> None:
             else drafts[name]
         )
         assert data_sha256(source) == digest, f"{name} changed: python -m ketai.guardrails.train_output"
-    assert artifact.labels == list(OUTPUT_RULES)
+    assert artifact.labels == [*OUTPUT_RULES, CRISIS_ANSWER]
 
 
 def test_draft_vectors_of_both_kinds_are_unit_length_and_differ() -> None:
@@ -309,3 +311,27 @@ def test_a_forked_child_gets_its_own_screening_worker(classifier: SignalClassifi
         pytest.fail("the forked child's screen did not finish")
     assert os.read(reader, 16) == b"ok"
     os.close(reader)
+
+
+@pytest.mark.parametrize(
+    ("row", "target", "usable"),
+    [
+        # labelled from the draft alone (contract format, level unknown): the text shows a crisis answer
+        ({"text": "Stay with him and get help now.", "assessment_level": "unknown", "rule": "missing_crisis_text"}, 1, True),
+        # labelled so only because of the level of the message it answered: left out of the column
+        ({"text": "Let's slow your breathing.", "assessment_level": "clinician", "rule": "missing_crisis_text"}, 0, False),
+        # a crisis answer with its numbers, whatever else it breaks
+        ({"text": "Please call or text 988 now.", "assessment_level": "unknown", "rule": None}, 1, True),
+        ({"text": "Call 911. It's just the medicine though.", "assessment_level": "emergency", "rule": "minimising_risk"}, 1, True),
+        # not a crisis answer: 9110 is not 911
+        ({"text": "Your ticket number is 9110.", "assessment_level": "none", "rule": None}, 0, True),
+        ({"text": "You definitely locked the door.", "assessment_level": "unknown", "rule": "reassurance"}, 0, True),
+    ],
+)  # fmt: skip
+def test_the_crisis_answer_column_learns_only_from_what_a_draft_shows(
+    row: dict[str, Any], target: int, usable: bool
+) -> None:
+    from ketai.guardrails.train_output import crisis_answer_targets
+
+    targets, usable_rows = crisis_answer_targets([row])
+    assert (int(targets[0]), bool(usable_rows[0])) == (target, usable)

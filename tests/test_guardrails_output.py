@@ -300,3 +300,31 @@ def test_the_classifier_may_report_a_rule_in_every_phase_any_of_its_rules_covers
     assert phases is not None and {"outside", "dosing", "peak"} <= phases
     assert widened.classifier_phases["dose_advice"] is None
     assert policy.classifier_phases["unsafe_activity_permission"] == phases
+
+
+@pytest.fixture(scope="module")
+def guardrails() -> KetaiGuardrails:
+    from ketai.guardrails import build_guardrails
+
+    return build_guardrails()
+
+
+def test_a_draft_read_as_a_crisis_answer_needs_crisis_text_only_without_an_assessment(
+    guardrails: KetaiGuardrails,
+) -> None:
+    """No crisis phrase here for the rule to find: the draft classifier's crisis-answer column reads it as a reply
+    to a crisis (rule 25). Without an assessment that demands 988 and 911; with one, the assessment decides."""
+    draft = (
+        "I'm so sorry it's this bad tonight. Please don't stay alone with it: wake your sister now and get help "
+        "on the way."
+    )
+    assert guardrails.output_policy.references_crisis(draft.lower()) is False
+    blind = guardrails.screen_output(draft, phase=Phase.INTEGRATION, assessment=None)
+    assert blind.rules == ["missing_crisis_text"], blind
+    assert "988" in (blind.replacement or "") and "911" in (blind.replacement or "")
+    told = guardrails.screen_output(draft, phase=Phase.INTEGRATION, assessment=Assessment(level=L.NONE))
+    assert told.verdict == "pass", told
+    numbered = guardrails.screen_output(
+        draft + " You can call or text 988 right now, or call 911.", phase=Phase.INTEGRATION, assessment=None
+    )
+    assert numbered.verdict == "pass", numbered

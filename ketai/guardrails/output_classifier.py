@@ -30,6 +30,11 @@ OUTPUT_RULES: tuple[str, ...] = (
     "dose_advice", "medication_advice", "diagnosis", "reassurance", "efficacy_claim", "minimising_risk",
     "unsafe_activity_permission",
 )  # fmt: skip
+CRISIS_ANSWER = "crisis_answer"
+"""Not a rule: an extra column, "does this draft answer a crisis?". Read only for drafts screened without their
+assessment, where it stands in for the level: a crisis answer naming neither 988 nor 911 breaks
+``missing_crisis_text`` (rule 25 in ``docs/GUARDRAILS_HISTORY.md``)."""
+
 FloatArray = npt.NDArray[np.float32]
 DraftFeatures = Literal["embedding", "state"]
 """``embedding``: the six-layer sentence embedding; ``state``: the mean-pooled, L2-normalised output of layer

@@ -16,7 +16,7 @@ from ketai.guardrails import text as textmod
 from ketai.guardrails.context import ContextChecker
 from ketai.guardrails.ladder import Ladder
 from ketai.guardrails.loader import GuardrailContent
-from ketai.guardrails.output_classifier import OutputClassifier
+from ketai.guardrails.output_classifier import CRISIS_ANSWER, OutputClassifier
 from ketai.guardrails.schema import phase_key
 from ketai.guardrails.schema_texts import OutputRule
 from ketai.models import Assessment, EscalationLevel, OutputVerdict, Phase, Role
@@ -237,8 +237,16 @@ class OutputPolicy:
                 # sees what the draft itself says.
                 found = self.classifier.predict_blind(text, phase)
                 found.pop(MISSING_CRISIS_TEXT, None)
+                if found.pop(CRISIS_ANSWER, None) is not None and not self.has_crisis_resources(
+                    draft, locale
+                ):
+                    # Read as answering a crisis and naming no crisis line: the draft is checked as answering a
+                    # clinician-level one, as when it names the crisis itself (effective_assessment).
+                    found[MISSING_CRISIS_TEXT] = 1.0
+                    assessment = assessment or Assessment(level=EscalationLevel.CLINICIAN)
             else:
                 found = self.classifier.predict(text, phase, given.level)
+                found.pop(CRISIS_ANSWER, None)  # with the level known, the rule decides
             for name in found:
                 allowed = phases.get(name)
                 if name not in fired and (allowed is None or key in allowed):

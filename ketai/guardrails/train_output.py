@@ -27,6 +27,7 @@ from ketai.guardrails import text as textmod
 from ketai.guardrails.classifier import PHASE_KEYS, data_sha256
 from ketai.guardrails.loader import load_content
 from ketai.guardrails.output_classifier import (
+    CRISIS_ANSWER,
     LEVEL_KEYS,
     OUTPUT_ARTIFACT_NAME,
     OUTPUT_RULES,
@@ -120,6 +121,26 @@ def unknown_level_copies(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
+CRISIS_NUMBERS = re.compile(r"\b(?:988|911)\b")
+"""The contract's test of crisis text in a draft: it names 988 or 911."""
+
+
+def crisis_answer_targets(rows: list[dict[str, Any]]) -> tuple[npt.NDArray[np.int8], npt.NDArray[np.bool_]]:
+    """The ``crisis_answer`` column: a draft answers a crisis when it names 988 or 911, or when it was labelled
+    ``missing_crisis_text`` from the draft alone (a contract-format line, read with the level unknown). Drafts
+    labelled so only because of the level of the message they answered are not used for this column (their text
+    does not show it): the second array says which rows are."""
+    missing = [r.get("rule") == MISSING_CRISIS_TEXT for r in rows]
+    usable = np.array(
+        [not (m and r.get("assessment_level") != UNKNOWN) for r, m in zip(rows, missing, strict=True)]
+    )
+    target = np.array(
+        [1 if m or CRISIS_NUMBERS.search(r["text"]) else 0 for r, m in zip(rows, missing, strict=True)],
+        dtype=np.int8,
+    )
+    return target * usable.astype(np.int8), usable
+
+
 def featurise(rows: list[dict[str, Any]], kind: DraftFeatures = "embedding") -> npt.NDArray[np.float32]:
     substitutions = textmod.Substitutions.build(load_content().normalise.substitutions)
     texts = [textmod.normalise(r["text"], substitutions) for r in rows]
@@ -156,6 +177,26 @@ def out_of_writer(
         weights, intercepts = fit(x[~held], y[~held], c)
         probs[held] = probabilities(x[held], weights, intercepts)
     return probs
+
+
+def best_threshold(
+    scores: npt.NDArray[np.float64], target: npt.NDArray[np.int8], beta: float
+) -> tuple[float, float]:
+    """The grid bar (at least ``FLOOR``) with the highest F-beta of out-of-writer ``scores``, and that F-beta."""
+    best = (0.0, 1.01)
+    for t in GRID:
+        if t < FLOOR:
+            continue
+        predicted = (scores >= t).astype(np.int8)
+        score = f_beta(
+            int((predicted & target).sum()),
+            int((predicted & (1 - target)).sum()),
+            int(((1 - predicted) & target).sum()),
+            beta,
+        )
+        if score > best[0] + 1e-9:
+            best = (score, float(t))
+    return best[1], best[0]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -200,21 +241,23 @@ def main(argv: list[str] | None = None) -> int:
     thresholds: dict[str, float] = {}
     metrics: dict[str, float] = {}
     for j, label in enumerate(labels):
-        best = (0.0, 1.01)
-        for t in GRID:
-            if t < FLOOR:
-                continue
-            predicted = (oof[:, j] >= t).astype(np.int8)
-            score = f_beta(
-                int((predicted & y[:, j]).sum()),
-                int((predicted & (1 - y[:, j])).sum()),
-                int(((1 - predicted) & y[:, j]).sum()),
-                args.beta,
-            )
-            if score > best[0] + 1e-9:
-                best = (score, float(t))
-        thresholds[label], metrics[f"out_of_writer_f{args.beta}_{label}"] = best[1], round(best[0], 4)
+        bar, score = best_threshold(oof[:, j], y[:, j], args.beta)
+        thresholds[label], metrics[f"out_of_writer_f{args.beta}_{label}"] = bar, round(score, 4)
     weights, intercepts = fit(x, y, C)
+    answer, usable = crisis_answer_targets(rows)
+    writers = [writer_of(r) for r, u in zip(rows, usable, strict=True) if u]
+    answer_oof = out_of_writer(x[usable], answer[usable][:, None], writers, C)[:, 0]
+    # The column only matters for drafts that name no crisis line: its bar is chosen on those alone.
+    unnumbered = np.array(
+        [not CRISIS_NUMBERS.search(r["text"]) for r, u in zip(rows, usable, strict=True) if u]
+    )
+    bar, score = best_threshold(answer_oof[unnumbered], answer[usable][unnumbered], args.beta)
+    answer_weights, answer_intercepts = fit(x[usable], answer[usable][:, None], C)
+    labels.append(CRISIS_ANSWER)
+    weights += answer_weights
+    intercepts += answer_intercepts
+    thresholds[CRISIS_ANSWER] = bar
+    metrics[f"out_of_writer_f{args.beta}_{CRISIS_ANSWER}_unnumbered"] = round(score, 4)
     artifact = {
         "id": "output-classifier",
         "version": 1,
