@@ -174,3 +174,28 @@ def test_a_held_crisis_bar_reports_the_recall_at_that_bar() -> None:
     assert free["suicide_risk"] == 0.5 and free_metrics["dev_recall_suicide_risk"] == 1.0
     assert held["suicide_risk"] == 0.6 and held_metrics["dev_recall_suicide_risk"] == 0.5
     assert free["self_harm"] == held["self_harm"]
+
+
+def test_bars_like_copies_every_bar_of_the_shipped_artifact_and_says_so(tmp_path: Path) -> None:
+    """``train --bars-like``: one fit, and the bars (with the metrics that chose them) of the artifact it names."""
+    from ketai.content.paths import content_dir
+    from ketai.guardrails.train import BAR_KEYS, copied_bars
+
+    shipped = content_dir("guardrails") / "classifier" / "signal_classifier.json"
+    artifact = json.loads(shipped.read_text(encoding="utf-8"))
+    bars, metrics = copied_bars(shipped)
+    assert {key: bars[key] for key in BAR_KEYS} == {key: artifact[key] for key in BAR_KEYS}
+    assert metrics["bars_copied"] == 1.0
+    assert {k: v for k, v in metrics.items() if k != "bars_copied"} == {
+        k: float(v) for k, v in artifact["metrics"].items() if k != "bars_copied"
+    }
+
+
+def test_bars_like_refuses_options_it_would_ignore() -> None:
+    import pytest
+
+    from ketai.guardrails.train import main
+
+    with pytest.raises(SystemExit) as stopped:
+        main(["--bars-like", "a.json", "--save-oof", "b.npz"])
+    assert stopped.value.code == 2

@@ -672,6 +672,10 @@ def main(argv: list[str] | None = None) -> int:
         "shipped one's; about a fifth of a full training (rule 24 in docs/GUARDRAILS_HISTORY.md)",
     )
     args = parser.parse_args(argv)
+    if args.bars_like and (args.save_oof or args.bars_from or args.floor_crisis_bars_from):
+        parser.error(
+            "--bars-like fits once without out-of-author scores: it takes no --save-oof, --bars-from or floors"
+        )
     floors = crisis_floors(args.floor_crisis_bars_from)
     content = load_content()
     engine = RuleEngine(content)
@@ -692,7 +696,7 @@ def main(argv: list[str] | None = None) -> int:
         oof, held = out_of_author_scores(data, columns, lexical_columns)
         rules = rule_matrices(rows, engine, labels)
         bars, metrics = choose_bars(oof, held, y, rules, benign_vector(rows), labels, floors)
-    if args.save_oof and not args.bars_like:
+    if args.save_oof:
         plain = [{k: v for k, v in r.items() if k in ("id", "text", "role", "phase", "signals", "level", "benign")}
                  for r in rows]  # fmt: skip
         np.savez_compressed(
