@@ -176,7 +176,7 @@ def test_a_held_crisis_bar_reports_the_recall_at_that_bar() -> None:
     assert free["self_harm"] == held["self_harm"]
 
 
-def test_bars_like_copies_every_bar_of_the_shipped_artifact_and_says_so(tmp_path: Path) -> None:
+def test_bars_like_copies_every_bar_of_the_shipped_artifact_and_says_so() -> None:
     """``train --bars-like``: one fit, and the bars (with the metrics that chose them) of the artifact it names."""
     from ketai.content.paths import content_dir
     from ketai.guardrails.train import BAR_KEYS, copied_bars
