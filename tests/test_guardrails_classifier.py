@@ -323,6 +323,9 @@ def test_a_forked_child_gets_its_own_screening_worker(classifier: SignalClassifi
         # a crisis answer with its numbers, whatever else it breaks
         ({"text": "Please call or text 988 now.", "assessment_level": "unknown", "rule": None}, 1, True),
         ({"text": "Call 911. It's just the medicine though.", "assessment_level": "emergency", "rule": "minimising_risk"}, 1, True),
+        # the same lines as the runtime gate counts them: spaced digits and the crisis text line
+        ({"text": "You can call or text 9-8-8 right now.", "assessment_level": "unknown", "rule": None}, 1, True),
+        ({"text": "Text HOME to 741741 to reach someone.", "assessment_level": "unknown", "rule": None}, 1, True),
         # not a crisis answer: 9110 is not 911
         ({"text": "Your ticket number is 9110.", "assessment_level": "none", "rule": None}, 0, True),
         ({"text": "You definitely locked the door.", "assessment_level": "unknown", "rule": "reassurance"}, 0, True),

@@ -10,9 +10,11 @@ floor; the final weights are fitted on all rows. Test files are never read.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import re
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -121,12 +123,23 @@ def unknown_level_copies(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ]
 
 
-CRISIS_NUMBERS = re.compile(r"\b(?:988|911)\b")
-"""The contract's test of crisis text in a draft: it names 988 or 911."""
+@functools.cache
+def _crisis_line_check() -> Callable[[str], bool]:
+    from ketai.guardrails import build_guardrails
+
+    return build_guardrails(use_classifier=False).output_policy.has_crisis_resources
+
+
+def names_crisis_line(text: str) -> bool:
+    """Whether a draft names a crisis line, by the output policy's own check (the locale's verified numbers,
+    "9-8-8" as well as "988", and the crisis text line). Training asks the question the runtime gate asks, so
+    the column's labels and the gate that reads it cannot disagree."""
+    return _crisis_line_check()(text)
 
 
 def crisis_answer_targets(rows: list[dict[str, Any]]) -> tuple[npt.NDArray[np.int8], npt.NDArray[np.bool_]]:
-    """The ``crisis_answer`` column: a draft answers a crisis when it names 988 or 911, or when it was labelled
+    """The ``crisis_answer`` column: a draft answers a crisis when it names a crisis line (988, 911 or the
+    text line, by the policy's own check), or when it was labelled
     ``missing_crisis_text`` from the draft alone (a contract-format line, read with the level unknown). Drafts
     labelled so only because of the level of the message they answered are not used for this column (their text
     does not show it): the second array says which rows are."""
@@ -135,7 +148,7 @@ def crisis_answer_targets(rows: list[dict[str, Any]]) -> tuple[npt.NDArray[np.in
         [not (m and r.get("assessment_level") != UNKNOWN) for r, m in zip(rows, missing, strict=True)]
     )
     target = np.array(
-        [1 if m or CRISIS_NUMBERS.search(r["text"]) else 0 for r, m in zip(rows, missing, strict=True)],
+        [1 if m or names_crisis_line(r["text"]) else 0 for r, m in zip(rows, missing, strict=True)],
         dtype=np.int8,
     )
     return target * usable.astype(np.int8), usable
@@ -248,9 +261,7 @@ def main(argv: list[str] | None = None) -> int:
     writers = [writer_of(r) for r, u in zip(rows, usable, strict=True) if u]
     answer_oof = out_of_writer(x[usable], answer[usable][:, None], writers, C)[:, 0]
     # The column only matters for drafts that name no crisis line: its bar is chosen on those alone.
-    unnumbered = np.array(
-        [not CRISIS_NUMBERS.search(r["text"]) for r, u in zip(rows, usable, strict=True) if u]
-    )
+    unnumbered = np.array([not names_crisis_line(r["text"]) for r, u in zip(rows, usable, strict=True) if u])
     bar, score = best_threshold(answer_oof[unnumbered], answer[usable][unnumbered], args.beta)
     answer_weights, answer_intercepts = fit(x[usable], answer[usable][:, None], C)
     labels.append(CRISIS_ANSWER)
