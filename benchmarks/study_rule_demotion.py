@@ -1,0 +1,91 @@
+"""How the classifier reads the rules' own crisis hits, and what a higher ``rule_demotion`` bar would do (rule 28 in
+docs/GUARDRAILS_HISTORY.md). Counts and probabilities only, never a message:
+
+    .venv/bin/python benchmarks/study_rule_demotion.py FILE... [--label suicide_risk] [--bars 0.02 0.2 0.3]
+
+First: for every crisis hit the rules give at companion level or above, the classifier's probability for that
+signal, split by whether the message is benign or a crisis message (the lowest ten of each). Then, for each bar,
+the files pooled are scored with the artifact's bar for ``--label`` set to it in memory (the artifact on disk is
+not touched): crisis messages under-escalated and benign messages escalated.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from ketai.evals.guardrails import score_messages
+from ketai.guardrails import KetaiGuardrails, build_guardrails
+from ketai.models import EscalationLevel, Phase, Role
+
+CRISIS = frozenset({"suicide_risk", "self_harm", "medical_emergency"})
+
+
+def _rows(paths: list[Path]) -> list[dict[str, Any]]:
+    return [
+        json.loads(line) for p in paths for line in p.read_text(encoding="utf-8").splitlines() if line.strip()
+    ]
+
+
+def rule_hit_readings(
+    guardrails: KetaiGuardrails, rows: list[dict[str, Any]]
+) -> dict[tuple[str, str], list[float]]:
+    """(signal, benign|crisis|other) -> the classifier's probabilities on the rules' hits of that signal."""
+    seen: list[tuple[str, float]] = []
+    original = KetaiGuardrails._second_opinion
+
+    def spy(self: KetaiGuardrails, signal: Any, reading: Any, notes: list[str], disavowed: bool) -> Any:
+        name = signal.name.value
+        if signal.detector == "rules" and signal.level >= EscalationLevel.COMPANION and name in CRISIS:
+            seen.append((name, reading.probabilities.get(name, 1.0)))
+        return original(self, signal, reading, notes, disavowed)
+
+    found: dict[tuple[str, str], list[float]] = defaultdict(list)
+    KetaiGuardrails._second_opinion = spy  # type: ignore[method-assign]
+    try:
+        for row in rows:
+            seen.clear()
+            phase = Phase(row["phase"]) if row.get("phase") else None
+            guardrails.screen_input(row["text"], phase=phase, role=Role(row.get("role", "patient")))
+            kind = "benign" if row.get("benign") else ("crisis" if CRISIS & set(row["signals"]) else "other")
+            for name, p in dict(seen).items():  # one reading per signal and message
+                found[(name, kind)].append(p)
+    finally:
+        KetaiGuardrails._second_opinion = original  # type: ignore[method-assign]
+    return found
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("files", nargs="+", type=Path)
+    parser.add_argument("--label", default="suicide_risk", choices=sorted(CRISIS))
+    parser.add_argument("--bars", nargs="*", type=float, default=[])
+    args = parser.parse_args()
+    rows = _rows(args.files)
+    guardrails = build_guardrails()
+    assert guardrails.classifier is not None, "the study needs the trained classifier"
+    for (name, kind), ps in sorted(rule_hit_readings(guardrails, rows).items()):
+        low = ", ".join(f"{p:.3f}" for p in sorted(ps)[:10])
+        print(f"rules {name} hits on {kind} messages: {len(ps)}; lowest readings {low}")
+    artifact = guardrails.classifier.artifact
+    shipped = dict(artifact.rule_demotion)
+    try:
+        for bar in args.bars:
+            artifact.rule_demotion = {**shipped, args.label: bar}
+            r = score_messages(guardrails, rows)
+            under = round(r["crisis_under_escalation_rate"] * r["crisis_rows"])
+            alarms = round(r["benign_false_escalation_rate"] * r["benign_rows"])
+            print(
+                f"{args.label} rule_demotion {bar}: crisis under-escalated {under} of {r['crisis_rows']}, "
+                f"benign escalated {alarms} of {r['benign_rows']}"
+            )
+    finally:
+        artifact.rule_demotion = shipped
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
