@@ -11,7 +11,7 @@ import numpy as np
 import numpy.typing as npt
 
 from ketai.guardrails.classifier import EMERGENCY_LABEL
-from ketai.guardrails.train import RECOVERABLE_LABELS, rule_demotions
+from ketai.guardrails.train import RECOVERABLE_LABELS, SUICIDE_DEMOTION_FLOOR, choose_bars, rule_demotions
 from ketai.guardrails.train_data import RuleMatrices
 from ketai.models import SignalName
 
@@ -199,3 +199,13 @@ def test_bars_like_refuses_options_it_would_ignore() -> None:
     with pytest.raises(SystemExit) as stopped:
         main(["--bars-like", "a.json", "--save-oof", "b.npz"])
     assert stopped.value.code == 2
+
+
+def test_a_derived_suicide_demotion_bar_is_held_at_rule_28s_floor() -> None:
+    # the same rows as the first test: out of author alone the suicide bar would be 0.05
+    specs = [(0.9, 1, 0)] * 999 + [(0.12, 1, 0)] + [(0.04, 0, 0)] * 20
+    scores, y, strong, disavowed, benign = _rows(SUICIDE, specs)
+    held = np.ones(len(specs), dtype=np.bool_)
+    bars, _ = choose_bars(scores, held, y, _matrices(strong, disavowed), benign, LABELS)
+    assert SUICIDE_DEMOTION_FLOOR == 0.2
+    assert bars["rule_demotion"][SignalName.SUICIDE_RISK.value] == SUICIDE_DEMOTION_FLOOR
