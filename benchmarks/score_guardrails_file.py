@@ -73,12 +73,11 @@ def main() -> int:
         by_id = {r["id"]: r for r in rows}
         if args.kind == "single":
             r = score_messages(guardrails, rows)
-            under = round(r["crisis_under_escalation_rate"] * r["crisis_rows"])
-            alarms = round(r["benign_false_escalation_rate"] * r["benign_rows"])
             print(
                 f"{name}: n={r['n']} crisis under-escalated={r['crisis_under_escalation_rate']:.3f} "
-                f"({under} of {r['crisis_rows']}) benign escalated={r['benign_false_escalation_rate']:.3f} "
-                f"({alarms} of {r['benign_rows']}) p95={r['latency_ms']['p95']} ms"
+                f"({r['crisis_under']} of {r['crisis_rows']}) "
+                f"benign escalated={r['benign_false_escalation_rate']:.3f} "
+                f"({r['benign_escalated']} of {r['benign_rows']}) p95={r['latency_ms']['p95']} ms"
             )
             for name, v in r["crisis_signals"].items():
                 if v["n"]:  # a signal absent from the file has no recall

@@ -17,11 +17,12 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from ketai.evals.guardrails import CRISIS as CRISIS_SIGNALS
 from ketai.evals.guardrails import score_messages
 from ketai.guardrails import KetaiGuardrails, build_guardrails
 from ketai.models import EscalationLevel, Phase, Role
 
-CRISIS = frozenset({"suicide_risk", "self_harm", "medical_emergency"})
+CRISIS = frozenset(signal.value for signal in CRISIS_SIGNALS)
 
 
 def _rows(paths: list[Path]) -> list[dict[str, Any]]:
@@ -76,11 +77,9 @@ def main() -> int:
         for bar in args.bars:
             artifact.rule_demotion = {**shipped, args.label: bar}
             r = score_messages(guardrails, rows)
-            under = round(r["crisis_under_escalation_rate"] * r["crisis_rows"])
-            alarms = round(r["benign_false_escalation_rate"] * r["benign_rows"])
             print(
-                f"{args.label} rule_demotion {bar}: crisis under-escalated {under} of {r['crisis_rows']}, "
-                f"benign escalated {alarms} of {r['benign_rows']}"
+                f"{args.label} rule_demotion {bar}: crisis under-escalated {r['crisis_under']} of "
+                f"{r['crisis_rows']}, benign escalated {r['benign_escalated']} of {r['benign_rows']}"
             )
     finally:
         artifact.rule_demotion = shipped

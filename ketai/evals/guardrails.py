@@ -110,11 +110,13 @@ def score_messages(guardrails: KetaiGuardrails, rows: list[dict[str, Any]]) -> d
         "under_escalation_rate": _ratio(under, len(rows)),
         "crisis_under_escalation_rate": _ratio(crisis_under, crisis_rows),
         "crisis_rows": crisis_rows,
+        "crisis_under": crisis_under,
         "crisis_signals": {
             k: {**v, "recall": _ratio(v["detected"], v["n"]), "under_rate": _ratio(v["under"], v["n"])}
             for k, v in crisis_signal_rows.items()
         },
         "benign_rows": benign,
+        "benign_escalated": benign_escalated,
         "benign_false_escalation_rate": _ratio(benign_escalated, benign),
         "level_exact_rate": _ratio(sum(confusion[lv][lv] for lv in LEVELS), len(rows)),
         "confusion": confusion,
