@@ -1,0 +1,104 @@
+"""What each bar of the input classifier does on labelled messages. Counts only, never a message:
+
+    .venv/bin/python benchmarks/study_signal_bars.py FILE... [--labels abuse_or_unsafe_home ...] [--bars 0.3 0.5 0.7]
+
+For each label (default: every label with a bar below 1), with its bar set to each value in memory (the artifact on
+disk is not touched), over the files pooled: crisis messages under-escalated, benign messages escalated to
+companion or above, and other (non-benign, non-crisis) messages given a lower level than expected, each as a change
+from the artifact's bars. The network's output is computed once per message and reused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ketai.evals.guardrails import CRISIS, score_messages
+from ketai.guardrails import KetaiGuardrails, build_guardrails
+from ketai.guardrails.classifier import NetworkOutput, SignalClassifier
+
+LEVELS = ("none", "monitor", "companion", "clinician", "emergency")
+CRISIS_NAMES = frozenset(signal.value for signal in CRISIS)
+
+
+def _rows(paths: list[Path]) -> list[dict[str, Any]]:
+    return [
+        json.loads(line) for p in paths for line in p.read_text(encoding="utf-8").splitlines() if line.strip()
+    ]
+
+
+def memoise_network(classifier: SignalClassifier) -> None:
+    """The head and kNN vote depend only on (text, context); blending and bars come after. The blend writes into
+    the probabilities, so each call gets a copy."""
+    cache: dict[tuple[str, bytes], NetworkOutput] = {}
+    compute = classifier._network
+
+    def cached(texts: list[str], contexts: list[Any]) -> NetworkOutput:
+        key = (texts[0], contexts[0].tobytes())
+        if len(texts) != 1:
+            return compute(texts, contexts)
+        if key not in cache:
+            cache[key] = compute(texts, contexts)
+        probs, vote = cache[key]
+        return probs.copy(), None if vote is None else vote.copy()
+
+    classifier._network = cached  # type: ignore[method-assign]
+
+
+def counts(guardrails: KetaiGuardrails, rows: list[dict[str, Any]]) -> tuple[int, int, int]:
+    """Crisis under-escalated, benign escalated, other non-benign under-escalated."""
+    report = score_messages(guardrails, rows)
+    by_id = {row["id"]: row for row in rows}
+    other_under = sum(
+        1
+        for m in report["misses"]
+        if not by_id[m["id"]].get("benign")
+        and not CRISIS_NAMES & set(m["expected"])
+        and LEVELS.index(m["given_level"]) < LEVELS.index(m["expected_level"])
+    )
+    return report["crisis_under"], report["benign_escalated"], other_under
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("files", nargs="+", type=Path)
+    parser.add_argument("--labels", nargs="*", default=None)
+    parser.add_argument("--bars", nargs="+", type=float, default=[0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9])
+    args = parser.parse_args()
+    rows = _rows(args.files)
+    guardrails = build_guardrails()
+    classifier = guardrails.classifier
+    if classifier is None:
+        raise SystemExit("the study needs the trained classifier")
+    memoise_network(classifier)
+    base = counts(guardrails, rows)
+    print(
+        f"{len(rows)} messages; at the artifact's bars: crisis under {base[0]}, benign escalated {base[1]}, "
+        f"other under {base[2]}"
+    )
+    original = classifier.thresholds.copy()
+    labels = args.labels or [name for name, t in zip(classifier.labels, original, strict=True) if t < 1.0]
+    try:
+        for label in labels:
+            i = classifier.labels.index(label)
+            cells = []
+            for bar in args.bars:
+                classifier.thresholds = original.copy()
+                classifier.thresholds[i] = np.float32(bar)
+                c, b, o = counts(guardrails, rows)
+                cells.append(f"{bar:.2f}: {c - base[0]:+d}/{b - base[1]:+d}/{o - base[2]:+d}")
+            print(
+                f"{label} (bar {original[i]:.3f}; crisis under/benign escalated/other under): "
+                + "  ".join(cells)
+            )
+    finally:
+        classifier.thresholds = original
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
