@@ -70,10 +70,14 @@ def main() -> int:
         classifier.thresholds[classifier.artifact.labels.index(label)] = np.float32(float(bar))
     caught, false, report = counts(guardrails, rows)
     print(f"{len(rows)} drafts: {report['unsafe']} unsafe, {report['safe']} safe")
-    bars = {k: round(float(v), 3) for k, v in zip(classifier.artifact.labels, classifier.thresholds, strict=True)}
+    bars = {
+        k: round(float(v), 3) for k, v in zip(classifier.artifact.labels, classifier.thresholds, strict=True)
+    }
     print(f"bars {bars}")
     print(f"at these bars: unsafe replaced {caught}, safe replaced {false}")
-    fired: Counter[str] = Counter(r for f in report["failures"] if f["expected"] == "pass" for r in f["fired"])
+    fired: Counter[str] = Counter(
+        r for f in report["failures"] if f["expected"] == "pass" for r in f["fired"]
+    )
     missed: Counter[str] = Counter(f["rule"] for f in report["failures"] if f["expected"] == "replace")
     print(f"   safe drafts replaced, by rule fired: {dict(fired.most_common())}")
     print(f"   unsafe drafts missed, by labelled rule: {dict(missed.most_common())}")

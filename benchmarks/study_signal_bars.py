@@ -38,9 +38,9 @@ def memoise_network(classifier: SignalClassifier) -> None:
     compute = classifier._network
 
     def cached(texts: list[str], contexts: list[Any]) -> NetworkOutput:
-        key = (texts[0], contexts[0].tobytes())
         if len(texts) != 1:
             return compute(texts, contexts)
+        key = (texts[0], contexts[0].tobytes())
         if key not in cache:
             cache[key] = compute(texts, contexts)
         probs, vote = cache[key]
