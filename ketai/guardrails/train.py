@@ -679,6 +679,13 @@ def main(argv: list[str] | None = None) -> int:
         help="no out-of-author folds: fit once and copy every bar (and its metrics) from this artifact, e.g. the "
         "shipped one's; about a fifth of a full training (rule 24 in docs/GUARDRAILS_HISTORY.md)",
     )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=SEED,
+        help="the final fit's seed (the out-of-author folds keep theirs); another seed on the same data measures "
+        "how far two fits differ (rule 32 in docs/GUARDRAILS_HISTORY.md)",
+    )
     args = parser.parse_args(argv)
     if args.bars_like and (args.save_oof or args.bars_from or args.floor_crisis_bars_from):
         parser.error(
@@ -713,7 +720,7 @@ def main(argv: list[str] | None = None) -> int:
         )  # fmt: skip
     head_path = args.out.parent / HEAD_NAME
     head_path.parent.mkdir(parents=True, exist_ok=True)
-    tuned, head = fit_tuned(data.states, data.context, y, list(range(len(rows))), SEED)
+    tuned, head = fit_tuned(data.states, data.context, y, list(range(len(rows))), args.seed)
     head.save(head_path)
     tuned_path = args.out.parent / TUNED_NAME
     tuned.save(tuned_path)
@@ -735,7 +742,7 @@ def main(argv: list[str] | None = None) -> int:
         "reviewed_by": "pending-clinician-review",
         "embedding_model": MODEL_ID,
         "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "seed": SEED,
+        "seed": args.seed,
         "data_files": {path.name: data_sha256(path) for path in files},
         "phase_keys": list(PHASE_KEYS),
         "role_keys": list(ROLE_KEYS),
