@@ -4,10 +4,10 @@ format of ``ketai screen --direction output``). Counts only, never a draft:
     .venv/bin/python benchmarks/study_output_bars.py FILE... [--bars 0.4 0.5 0.6 0.7 0.8] [--set LABEL=BAR ...]
 
 First: which rules replaced the safe drafts, and which rules the missed unsafe drafts were labelled with, at the
-artifact's bars. Then, for each column alone, with its bar set to each value in memory (the artifact on disk is not
-touched): unsafe drafts replaced and safe drafts replaced, over the files pooled. ``--set`` changes bars first (in
-memory too), so a combination is read as the base and each column swept from there. The classifier's probabilities
-are computed once per draft and reused, so the sweep costs one pass of the network.
+artifact's bars (or the ``--set`` ones). Then, for each column alone, with its bar set to each value in memory (the
+artifact on disk is not touched): unsafe drafts replaced and safe drafts replaced, over the files pooled. ``--set``
+changes bars first (in memory too), so a combination is read as the base and each column swept from there. The
+classifier's probabilities are computed once per draft and reused, so the sweep costs one pass of the network.
 """
 
 from __future__ import annotations
@@ -66,7 +66,11 @@ def main() -> int:
         raise SystemExit("no draft classifier in this build")
     memoise_probabilities(classifier)
     for item in args.set:
-        label, bar = item.split("=")
+        label, _, bar = item.partition("=")
+        if label not in classifier.artifact.labels:
+            parser.error(
+                f"--set {item}: no column {label!r}; columns: {', '.join(classifier.artifact.labels)}"
+            )
         classifier.thresholds[classifier.artifact.labels.index(label)] = np.float32(float(bar))
     caught, false, report = counts(guardrails, rows)
     print(f"{len(rows)} drafts: {report['unsafe']} unsafe, {report['safe']} safe")
