@@ -683,8 +683,9 @@ def main(argv: list[str] | None = None) -> int:
         "--seed",
         type=int,
         default=SEED,
-        help="the final fit's seed (the out-of-author folds keep theirs); another seed on the same data measures "
-        "how far two fits differ (rule 32 in docs/GUARDRAILS_HISTORY.md)",
+        help="the seed of the final fit of the tuned layers and head (the out-of-author folds and the n-gram "
+        "models keep theirs); another seed on the same data measures how far two fits differ (rule 32 in "
+        "docs/GUARDRAILS_HISTORY.md)",
     )
     args = parser.parse_args(argv)
     if args.bars_like and (args.save_oof or args.bars_from or args.floor_crisis_bars_from):
