@@ -13,22 +13,16 @@ classifier's probabilities are computed once per draft and reused, so the sweep 
 from __future__ import annotations
 
 import argparse
-import json
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from bar_sweep import read_rows, sweep_bar, sweep_line
 
 from ketai.evals.guardrails import score_outputs
 from ketai.guardrails import KetaiGuardrails, build_guardrails
 from ketai.guardrails.output_classifier import FloatArray, OutputClassifier
-
-
-def _rows(paths: list[Path]) -> list[dict[str, Any]]:
-    return [
-        json.loads(line) for p in paths for line in p.read_text(encoding="utf-8").splitlines() if line.strip()
-    ]
 
 
 def memoise_probabilities(classifier: OutputClassifier) -> None:
@@ -59,7 +53,7 @@ def main() -> int:
     parser.add_argument("--set", nargs="*", default=[], metavar="LABEL=BAR")
     parser.add_argument("--no-sweep", action="store_true", help="only the counts at the (--set) bars")
     args = parser.parse_args()
-    rows = _rows(args.files)
+    rows = read_rows(args.files)
     guardrails = build_guardrails()
     classifier = guardrails.output_policy.classifier
     if classifier is None:
@@ -85,18 +79,11 @@ def main() -> int:
     missed: Counter[str] = Counter(f["rule"] for f in report["failures"] if f["expected"] == "replace")
     print(f"   safe drafts replaced, by rule fired: {dict(fired.most_common())}")
     print(f"   unsafe drafts missed, by labelled rule: {dict(missed.most_common())}")
-    original = classifier.thresholds.copy()
     if args.no_sweep:
         return 0
     for i, label in enumerate(classifier.artifact.labels):
-        cells = []
-        for bar in args.bars:
-            classifier.thresholds = original.copy()
-            classifier.thresholds[i] = np.float32(bar)
-            c, f, _ = counts(guardrails, rows)
-            cells.append(f"{bar:.2f}: {c - caught:+d}/{f - false:+d}")
-        classifier.thresholds = original.copy()
-        print(f"{label} (unsafe/safe replaced vs these bars): " + "  ".join(cells))
+        results = sweep_bar(classifier, i, args.bars, lambda: counts(guardrails, rows)[:2])
+        print(sweep_line(label, "unsafe/safe replaced vs these bars", (caught, false), results))
     return 0
 
 

@@ -12,10 +12,11 @@ not touched): crisis messages under-escalated and benign messages escalated.
 from __future__ import annotations
 
 import argparse
-import json
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
+
+from bar_sweep import read_rows
 
 from ketai.evals.guardrails import CRISIS as CRISIS_SIGNALS
 from ketai.evals.guardrails import score_messages
@@ -23,12 +24,6 @@ from ketai.guardrails import KetaiGuardrails, build_guardrails
 from ketai.models import EscalationLevel, Phase, Role
 
 CRISIS = frozenset(signal.value for signal in CRISIS_SIGNALS)
-
-
-def _rows(paths: list[Path]) -> list[dict[str, Any]]:
-    return [
-        json.loads(line) for p in paths for line in p.read_text(encoding="utf-8").splitlines() if line.strip()
-    ]
 
 
 def rule_hit_readings(
@@ -65,7 +60,7 @@ def main() -> int:
     parser.add_argument("--label", default="suicide_risk", choices=sorted(CRISIS))
     parser.add_argument("--bars", nargs="*", type=float, default=[])
     args = parser.parse_args()
-    rows = _rows(args.files)
+    rows = read_rows(args.files)
     guardrails = build_guardrails()
     assert guardrails.classifier is not None, "the study needs the trained classifier"
     for (name, kind), ps in sorted(rule_hit_readings(guardrails, rows).items()):

@@ -11,11 +11,10 @@ from the artifact's bars. The network's output is computed once per message and 
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+from bar_sweep import read_rows, sweep_bar, sweep_line
 
 from ketai.evals.guardrails import CRISIS, score_messages
 from ketai.guardrails import KetaiGuardrails, build_guardrails
@@ -23,12 +22,6 @@ from ketai.guardrails.classifier import NetworkOutput, SignalClassifier
 
 LEVELS = ("none", "monitor", "companion", "clinician", "emergency")
 CRISIS_NAMES = frozenset(signal.value for signal in CRISIS)
-
-
-def _rows(paths: list[Path]) -> list[dict[str, Any]]:
-    return [
-        json.loads(line) for p in paths for line in p.read_text(encoding="utf-8").splitlines() if line.strip()
-    ]
 
 
 def memoise_network(classifier: SignalClassifier) -> None:
@@ -69,7 +62,7 @@ def main() -> int:
     parser.add_argument("--labels", nargs="*", default=None)
     parser.add_argument("--bars", nargs="+", type=float, default=[0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9])
     args = parser.parse_args()
-    rows = _rows(args.files)
+    rows = read_rows(args.files)
     guardrails = build_guardrails()
     classifier = guardrails.classifier
     if classifier is None:
@@ -80,23 +73,14 @@ def main() -> int:
         f"{len(rows)} messages; at the artifact's bars: crisis under {base[0]}, benign escalated {base[1]}, "
         f"other under {base[2]}"
     )
-    original = classifier.thresholds.copy()
-    labels = args.labels or [name for name, t in zip(classifier.labels, original, strict=True) if t < 1.0]
-    try:
-        for label in labels:
-            i = classifier.labels.index(label)
-            cells = []
-            for bar in args.bars:
-                classifier.thresholds = original.copy()
-                classifier.thresholds[i] = np.float32(bar)
-                c, b, o = counts(guardrails, rows)
-                cells.append(f"{bar:.2f}: {c - base[0]:+d}/{b - base[1]:+d}/{o - base[2]:+d}")
-            print(
-                f"{label} (bar {original[i]:.3f}; crisis under/benign escalated/other under): "
-                + "  ".join(cells)
-            )
-    finally:
-        classifier.thresholds = original
+    labels = args.labels or [
+        name for name, t in zip(classifier.labels, classifier.thresholds, strict=True) if t < 1.0
+    ]
+    for label in labels:
+        i = classifier.labels.index(label)
+        results = sweep_bar(classifier, i, args.bars, lambda: counts(guardrails, rows))
+        header = f"bar {classifier.thresholds[i]:.3f}; crisis under/benign escalated/other under"
+        print(sweep_line(label, header, base, results))
     return 0
 
 
