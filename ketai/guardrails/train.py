@@ -487,7 +487,7 @@ def choose_bars(
     suicide = SignalName.SUICIDE_RISK.value
     demotions[suicide] = max(demotions.get(suicide, 0.0), SUICIDE_DEMOTION_FLOOR)
     suicide_emergency, overcall, _ = emergency_threshold(
-        oof[held], y[held], labels, SignalName.SUICIDE_RISK.value, EMERGENCY_OVERCALL_BUDGET
+        oof[held], y[held], labels, suicide, EMERGENCY_OVERCALL_BUDGET
     )
     self_harm_emergency, self_harm_overcall, self_harm_raised = emergency_threshold(
         oof[held], y[held], labels, SignalName.SELF_HARM.value, SELF_HARM_OVERCALL_BUDGET
