@@ -23,7 +23,10 @@ from ketai.guardrails.classifier import (
     SignalClassifier,
     context_features,
     data_sha256,
+    vote_from_candidates,
+    vote_from_similarities,
 )
+from ketai.guardrails.encoder import KNN_CANDIDATES
 from ketai.guardrails.train_data import MEMORY_TRAIN, split_files
 from ketai.guardrails.tuned_layers import TunedLayers, bundled_layers
 from ketai.models import Phase, Role, SignalName
@@ -97,7 +100,7 @@ def test_screening_graph_matches_the_numpy_reference_in_a_padded_batch(
     classifier: SignalClassifier,
 ) -> None:
     """The one-session screening graph (bundled first layers, then the tuned layers with onnxruntime's fused
-    attention, skip-layer-norm and GELU kernels, then the kNN product) gives the numpy reference's vectors and
+    attention, skip-layer-norm and GELU kernels, then the kNN search) gives the numpy reference's vectors and
     similarities, and padding a short message in a batch with a long one changes nothing."""
     texts = ["ok", "i have been giving my things away and i know which bridge, it will be tonight after work"]
     states = shared_embedder().states(texts)
@@ -108,13 +111,51 @@ def test_screening_graph_matches_the_numpy_reference_in_a_padded_batch(
     assert np.abs(encoded.tuned - reference).max() < 1e-5
     pooled_state = mean_pooled(states.hidden, states.mask)
     assert np.abs(encoded.state - pooled_state).max() < 1e-5
-    assert classifier.bank is not None and encoded.similarities is not None
-    assert encoded.similarities.shape == (2, classifier.bank.shape[0])
-    assert np.abs(encoded.similarities - pooled_state @ classifier.bank.T).max() < 1e-5
+    assert classifier.bank is not None and encoded.similarities is not None and encoded.candidates is not None
+    assert encoded.similarities.shape == encoded.candidates.shape == (2, KNN_CANDIDATES)
+    exact = np.einsum("bd,bkd->bk", pooled_state, classifier.bank[encoded.candidates])
+    assert np.abs(encoded.similarities - exact).max() < 1e-5
     alone = classifier.encoder.encode(texts[:1])
     assert np.abs(alone.tuned[0] - encoded.tuned[0]).max() < 1e-5
-    assert alone.similarities is not None
-    assert np.abs(alone.similarities[0] - encoded.similarities[0]).max() < 1e-5
+    assert alone.similarities is not None and alone.candidates is not None
+    nearest = np.argsort(-encoded.similarities[0])[:10]
+    nearest_alone = np.argsort(-alone.similarities[0])[:10]
+    assert list(alone.candidates[0][nearest_alone]) == list(encoded.candidates[0][nearest])
+    assert np.abs(alone.similarities[0][nearest_alone] - encoded.similarities[0][nearest]).max() < 1e-5
+
+
+def test_the_int8_candidates_hold_the_nearest_sentences_of_the_full_bank(
+    classifier: SignalClassifier,
+) -> None:
+    """The graph picks ``KNN_CANDIDATES`` bank sentences with an int8 product and scores only those exactly; on every
+    dev and test message the nearest ten by the full float32 product are among them, well inside the candidate
+    list, and the kNN vote is the full product's."""
+    assert classifier.bank is not None and classifier.bank_labels is not None
+    folder = content_dir("evals") / "guardrails"
+    texts = [
+        json.loads(line)["text"]
+        for path in [*split_files(folder, "dev"), folder / "test.jsonl"]
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    ]
+    assert len(texts) > 6000
+    k = classifier.artifact.knn_k
+    worst_position = 0
+    for start in range(0, len(texts), 64):
+        encoded = classifier.encoder.encode(texts[start : start + 64])
+        assert encoded.candidates is not None and encoded.similarities is not None
+        full = encoded.state @ classifier.bank.T
+        true_nearest = np.argpartition(-full, k - 1, axis=1)[:, :k]
+        for row, candidates in zip(true_nearest, encoded.candidates, strict=True):
+            position = {int(c): i for i, c in enumerate(candidates)}
+            assert all(int(r) in position for r in row), "a nearest sentence fell outside the candidates"
+            worst_position = max(worst_position, *(position[int(r)] for r in row))
+        expected = vote_from_similarities(full, classifier.bank_labels, k)
+        got = vote_from_candidates(encoded.similarities, encoded.candidates, classifier.bank_labels, k)
+        assert np.abs(got - expected).max() < 1e-5
+    assert worst_position < KNN_CANDIDATES // 4, (
+        f"nearest ten reach candidate {worst_position}: margin too thin"
+    )
 
 
 def test_a_reading_begun_beside_other_work_equals_the_batch_scores(classifier: SignalClassifier) -> None:

@@ -290,8 +290,14 @@ class SignalClassifier:
         """The head's probabilities and the kNN vote: the part that runs on the screening worker."""
         encoded = self.encoder.encode(texts)
         vote: npt.NDArray[np.float64] | None = None
-        if encoded.similarities is not None and self.bank_labels is not None and self.knn_columns:
-            vote = vote_from_similarities(encoded.similarities, self.bank_labels, self.artifact.knn_k)
+        if (
+            encoded.candidates is not None
+            and encoded.similarities is not None
+            and self.bank_labels is not None
+        ):
+            vote = vote_from_candidates(
+                encoded.similarities, encoded.candidates, self.bank_labels, self.artifact.knn_k
+            )
         return self._head(encoded, contexts), vote
 
     def _blended(self, network: NetworkOutput, lexical: npt.NDArray[Any] | None) -> FloatArray:
@@ -401,15 +407,28 @@ def knn_vote(
 
 
 def vote_from_similarities(
-    sims: npt.NDArray[Any], bank_labels: npt.NDArray[np.int8], k: int
+    sims: npt.NDArray[Any], bank_labels: npt.NDArray[np.int8], k: int, *, labelled_per_query: bool = False
 ) -> npt.NDArray[np.float64]:
-    """``knn_vote`` from the similarities of each query to every bank sentence (queries x bank)."""
+    """``knn_vote`` from the similarities of each query to every bank sentence (queries x bank); with
+    ``labelled_per_query`` the labels are per query too (queries x sentences x labels: each query's own rows)."""
     k = min(k, sims.shape[1])
     nearest = np.argpartition(-sims, k - 1, axis=1)[:, :k]
     weight = np.clip(np.take_along_axis(sims, nearest, axis=1), 0.0, None).astype(np.float64)
-    votes = np.einsum("qk,qkl->ql", weight, bank_labels[nearest].astype(np.float64))
+    if labelled_per_query:
+        labels = np.take_along_axis(bank_labels, nearest[:, :, None], axis=1)
+    else:
+        labels = bank_labels[nearest]
+    votes = np.einsum("qk,qkl->ql", weight, labels.astype(np.float64))
     result: npt.NDArray[np.float64] = votes / np.maximum(weight.sum(axis=1, keepdims=True), 1e-9)
     return result
+
+
+def vote_from_candidates(
+    sims: npt.NDArray[Any], candidates: npt.NDArray[np.int64], bank_labels: npt.NDArray[np.int8], k: int
+) -> npt.NDArray[np.float64]:
+    """``vote_from_similarities`` from each query's candidate rows (``candidates``, indices into the bank) and their
+    similarities: the same vote whenever the nearest ``k`` are among the candidates."""
+    return vote_from_similarities(sims, bank_labels[candidates], k, labelled_per_query=True)
 
 
 _SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+|\n|$)")
