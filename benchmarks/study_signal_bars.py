@@ -4,8 +4,10 @@
 
 For each label (default: every label with a bar below 1), with its bar set to each value in memory (the artifact on
 disk is not touched), over the files pooled: crisis messages under-escalated, benign messages escalated to
-companion or above, and other (non-benign, non-crisis) messages given a lower level than expected, each as a change
-from the artifact's bars. The network's output is computed once per message and reused.
+companion or above, other (non-benign, non-crisis) messages given a lower level than expected, and messages raised
+to emergency (which puts the session in safety hold) that expected less, each as a change from the artifact's bars.
+``--emergency-bars`` sweeps the artifact's lower emergency bars for suicide risk and self-harm the same way. The
+network's output is computed once per message and reused.
 """
 
 from __future__ import annotations
@@ -42,8 +44,8 @@ def memoise_network(classifier: SignalClassifier) -> None:
     classifier._network = cached  # type: ignore[method-assign]
 
 
-def counts(guardrails: KetaiGuardrails, rows: list[dict[str, Any]]) -> tuple[int, int, int]:
-    """Crisis under-escalated, benign escalated, other non-benign under-escalated."""
+def counts(guardrails: KetaiGuardrails, rows: list[dict[str, Any]]) -> tuple[int, int, int, int]:
+    """Crisis under-escalated, benign escalated, other non-benign under-escalated, raised to emergency unasked."""
     report = score_messages(guardrails, rows)
     by_id = {row["id"]: row for row in rows}
     other_under = sum(
@@ -53,7 +55,30 @@ def counts(guardrails: KetaiGuardrails, rows: list[dict[str, Any]]) -> tuple[int
         and not CRISIS_NAMES & set(m["expected"])
         and LEVELS.index(m["given_level"]) < LEVELS.index(m["expected_level"])
     )
-    return report["crisis_under"], report["benign_escalated"], other_under
+    confusion = report["confusion"]
+    over_emergency = sum(
+        given.get("emergency", 0) for expected, given in confusion.items() if expected != "emergency"
+    )
+    return report["crisis_under"], report["benign_escalated"], other_under, over_emergency
+
+
+EMERGENCY_BARS = ("suicide_emergency_threshold", "self_harm_emergency_threshold")
+
+
+def sweep_emergency_bar(
+    classifier: SignalClassifier, field: str, bars: list[float], measure: Any
+) -> list[tuple[float, tuple[int, ...]]]:
+    """``measure()`` with the artifact's ``field`` set to each bar in turn (in memory; restored after, also on
+    error)."""
+    original = classifier.artifact
+    results = []
+    try:
+        for bar in bars:
+            classifier.artifact = original.model_copy(update={field: bar})
+            results.append((bar, measure()))
+    finally:
+        classifier.artifact = original
+    return results
 
 
 def main() -> int:
@@ -61,6 +86,9 @@ def main() -> int:
     parser.add_argument("files", nargs="+", type=Path)
     parser.add_argument("--labels", nargs="*", default=None)
     parser.add_argument("--bars", nargs="+", type=float, default=[0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9])
+    parser.add_argument(
+        "--emergency-bars", action="store_true", help=f"sweep {' and '.join(EMERGENCY_BARS)} too"
+    )
     args = parser.parse_args()
     rows = read_rows(args.files)
     guardrails = build_guardrails()
@@ -71,7 +99,7 @@ def main() -> int:
     base = counts(guardrails, rows)
     print(
         f"{len(rows)} messages; at the artifact's bars: crisis under {base[0]}, benign escalated {base[1]}, "
-        f"other under {base[2]}"
+        f"other under {base[2]}, raised to emergency unasked {base[3]}"
     )
     labels = args.labels or [
         name for name, t in zip(classifier.labels, classifier.thresholds, strict=True) if t < 1.0
@@ -79,8 +107,14 @@ def main() -> int:
     for label in labels:
         i = classifier.labels.index(label)
         results = sweep_bar(classifier, i, args.bars, lambda: counts(guardrails, rows))
-        header = f"bar {classifier.thresholds[i]:.3f}; crisis under/benign escalated/other under"
+        header = (
+            f"bar {classifier.thresholds[i]:.3f}; crisis under/benign escalated/other under/over emergency"
+        )
         print(sweep_line(label, header, base, results))
+    for field in EMERGENCY_BARS if args.emergency_bars else ():
+        results = sweep_emergency_bar(classifier, field, args.bars, lambda: counts(guardrails, rows))
+        header = f"bar {getattr(classifier.artifact, field)}; crisis under/benign escalated/other under/over emergency"
+        print(sweep_line(field, header, base, results))
     return 0
 
 

@@ -1086,3 +1086,23 @@ def test_a_message_that_rereads_its_words_has_its_own_demotion_bar(adjustable: K
     assert any("re-reads its own words" in note for note in demoted.notes)
     plain = adjustable.screen_input("I'm so tired of living like this.", phase=None, role=Role.PATIENT)
     assert plain.level >= L.CLINICIAN, plain
+
+
+@pytest.mark.parametrize(
+    ("floor", "expected"),
+    [(None, L.EMERGENCY), (0.05, L.EMERGENCY), (1.01, L.CLINICIAN)],
+)
+def test_a_rules_only_emergency_needs_the_classifier_not_to_rule_it_out(
+    adjustable: KetaiGuardrails, floor: float | None, expected: L
+) -> None:
+    """Only the rules raise swelling lips and breathlessness to emergency (the classifier reads the emergency level
+    near 1, so a low floor changes nothing); with a floor above any reading the rules' emergency stays at clinician
+    and the note says why."""
+    set_bars(adjustable, rules_emergency_floor=floor)  # type: ignore[arg-type]
+    assessment = adjustable.screen_input(
+        "my lips are swelling and I can't breathe", phase=None, role=Role.PATIENT
+    )
+    assert assessment.level == expected, assessment
+    assert assessment.has(S.MEDICAL_EMERGENCY)
+    kept = [note for note in assessment.notes if "kept at clinician" in note]
+    assert bool(kept) == (expected == L.CLINICIAN), assessment.notes

@@ -122,6 +122,10 @@ class ClassifierArtifact(LinearHeadArtifact):
     """Per label: the same demotion where the message re-reads its own dark words (cue group ``disavowal``: "I meant
     the checking", "of embarrassment"); a higher bar chosen out of author on those messages alone, within the same
     budgets. Labels not listed: only ``rule_demotion`` applies."""
+    rules_emergency_floor: float | None = None
+    """Below this ``level_emergency`` probability a signal only the rules raised to emergency stays at clinician:
+    the session is not put in safety hold on the rules' word alone when the classifier all but rules the emergency
+    out. Set by hand (rule 33 in ``docs/GUARDRAILS_HISTORY.md``); None: never."""
     suicide_emergency_threshold: float | None = None
     """Lower ``level_emergency`` bar for a message already flagged for suicide risk (plan, intent, means and
     goodbyes are often worded indirectly; chosen out of author in ``train.py``)."""

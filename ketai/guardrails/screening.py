@@ -229,18 +229,32 @@ class KetaiGuardrails:
 
     def _second_opinion(self, signal: Signal, reading: Reading, notes: list[str], disavowed: bool) -> Signal:
         """A signal only the rules found stays at monitor when the classifier all but rules it out (a higher bar
-        when the message re-reads its own words: ``DISAVOWAL_CUE``)."""
+        when the message re-reads its own words: ``DISAVOWAL_CUE``), and at clinician when the rules alone call an
+        emergency the classifier all but rules out (``rules_emergency_floor``)."""
         assert self.classifier is not None
         bar = self.classifier.rule_demotion(signal.name.value, disavowed=disavowed)
         p = reading.probabilities.get(signal.name.value, 1.0)
-        if signal.detector != "rules" or signal.level < EscalationLevel.COMPANION or p >= bar:
+        if signal.detector != "rules" or signal.level < EscalationLevel.COMPANION:
             return signal
+        if p >= bar:
+            return self._emergency_second_opinion(signal, reading, notes)
         why = " (the message re-reads its own words)" if disavowed else ""
         note = f"rules {signal.name.value} kept at monitor: the classifier reads p={p:.3f} < {bar:.2f}{why}"
         # Two hits of one signal would otherwise tell the clinician the same thing twice.
         if note not in notes:
             notes.append(note)
         return signal.model_copy(update={"level": EscalationLevel.MONITOR})
+
+    def _emergency_second_opinion(self, signal: Signal, reading: Reading, notes: list[str]) -> Signal:
+        assert self.classifier is not None
+        floor = self.classifier.artifact.rules_emergency_floor
+        p = reading.probabilities.get(EMERGENCY_LABEL, 1.0)
+        if floor is None or signal.level != EscalationLevel.EMERGENCY or p >= floor:
+            return signal
+        note = f"rules {signal.name.value} kept at clinician: the classifier reads emergency p={p:.3f} < {floor:.2f}"
+        if note not in notes:
+            notes.append(note)
+        return signal.model_copy(update={"level": EscalationLevel.CLINICIAN})
 
     def _classify(
         self, result: RuleResult, reading: Reading, phase: Phase | None, notes: list[str]

@@ -524,6 +524,7 @@ BAR_KEYS = (
     "disavowal_demotion",
     "suicide_emergency_threshold",
     "self_harm_emergency_threshold",
+    "rules_emergency_floor",
 )
 
 
@@ -531,7 +532,7 @@ def copied_bars(artifact_path: Path) -> tuple[Bars, dict[str, float]]:
     """Every bar of an earlier artifact, and the out-of-author metrics that justified them there (marked as copied):
     a refit on more data keeps the bars it would be compared under instead of paying for four more fine-tunings."""
     artifact = json.loads(artifact_path.read_text(encoding="utf-8"))
-    bars = cast(Bars, {key: artifact[key] for key in BAR_KEYS})
+    bars = cast(Bars, {key: artifact.get(key) for key in BAR_KEYS})
     metrics = {str(k): float(v) for k, v in artifact["metrics"].items()}
     metrics["bars_copied"] = 1.0
     return bars, metrics
@@ -769,6 +770,8 @@ def main(argv: list[str] | None = None) -> int:
         "lexical_weight": LEXICAL_WEIGHT,
         "suicide_emergency_threshold": bars["suicide_emergency_threshold"],
         "self_harm_emergency_threshold": bars["self_harm_emergency_threshold"],
+        # Set by hand (rule 33), never derived: kept from the artifact a refit copies its bars from.
+        "rules_emergency_floor": bars.get("rules_emergency_floor"),
         "veto_override": bars["veto_override"],
         "rule_demotion": bars["rule_demotion"],
         "disavowal_demotion": bars["disavowal_demotion"],
