@@ -24,26 +24,40 @@ def read_rows(paths: Sequence[Path]) -> list[dict[str, Any]]:
     ]
 
 
-def sweep_bar(
-    classifier: HasThresholds, column: int, bars: Sequence[float], measure: Callable[[], tuple[int, ...]]
-) -> list[tuple[float, tuple[int, ...]]]:
-    """``measure()`` with the bar of ``column`` set to each value in turn; the classifier's bars are restored after,
-    also on error. The artifact on disk is never touched."""
-    original = classifier.thresholds.copy()
+Measure = Callable[[], tuple[int, ...]]
+Results = list[tuple[float, tuple[int, ...]]]
+
+
+def sweep(
+    set_bar: Callable[[float], None], restore: Callable[[], None], bars: Sequence[float], measure: Measure
+) -> Results:
+    """``measure()`` after ``set_bar(bar)`` for each bar in turn, then ``restore()``, also on error. The artifact on
+    disk is never touched."""
     results = []
     try:
         for bar in bars:
-            classifier.thresholds = original.copy()
-            classifier.thresholds[column] = np.float32(bar)
+            set_bar(bar)
             results.append((bar, measure()))
     finally:
-        classifier.thresholds = original
+        restore()
     return results
 
 
-def sweep_line(
-    label: str, header: str, base: tuple[int, ...], results: list[tuple[float, tuple[int, ...]]]
-) -> str:
+def sweep_bar(classifier: HasThresholds, column: int, bars: Sequence[float], measure: Measure) -> Results:
+    """``sweep`` over the bar of ``column`` in the classifier's thresholds."""
+    original = classifier.thresholds.copy()
+
+    def set_bar(bar: float) -> None:
+        classifier.thresholds = original.copy()
+        classifier.thresholds[column] = np.float32(bar)
+
+    def restore() -> None:
+        classifier.thresholds = original
+
+    return sweep(set_bar, restore, bars, measure)
+
+
+def sweep_line(label: str, header: str, base: tuple[int, ...], results: Results) -> str:
     """One printed line: each bar with the change of every count from ``base``."""
     cells = ["/".join(f"{v - b:+d}" for v, b in zip(values, base, strict=True)) for _, values in results]
     return f"{label} ({header}): " + "  ".join(

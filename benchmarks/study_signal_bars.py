@@ -16,7 +16,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from bar_sweep import read_rows, sweep_bar, sweep_line
+from bar_sweep import Measure, Results, read_rows, sweep, sweep_bar, sweep_line
 
 from ketai.evals.guardrails import CRISIS, score_messages
 from ketai.guardrails import KetaiGuardrails, build_guardrails
@@ -66,19 +66,21 @@ EMERGENCY_BARS = ("suicide_emergency_threshold", "self_harm_emergency_threshold"
 
 
 def sweep_emergency_bar(
-    classifier: SignalClassifier, field: str, bars: list[float], measure: Any
-) -> list[tuple[float, tuple[int, ...]]]:
-    """``measure()`` with the artifact's ``field`` set to each bar in turn (in memory; restored after, also on
-    error)."""
+    classifier: SignalClassifier, field: str, bars: list[float], measure: Measure
+) -> Results:
+    """``sweep`` over the artifact's ``field`` (a copy of the artifact per bar; the original put back after)."""
     original = classifier.artifact
-    results = []
-    try:
-        for bar in bars:
-            classifier.artifact = original.model_copy(update={field: bar})
-            results.append((bar, measure()))
-    finally:
+
+    def set_bar(bar: float) -> None:
+        classifier.artifact = original.model_copy(update={field: bar})
+
+    def restore() -> None:
         classifier.artifact = original
-    return results
+
+    return sweep(set_bar, restore, bars, measure)
+
+
+COUNTS = "crisis under/benign escalated/other under/over emergency"
 
 
 def main() -> int:
@@ -107,14 +109,10 @@ def main() -> int:
     for label in labels:
         i = classifier.labels.index(label)
         results = sweep_bar(classifier, i, args.bars, lambda: counts(guardrails, rows))
-        header = (
-            f"bar {classifier.thresholds[i]:.3f}; crisis under/benign escalated/other under/over emergency"
-        )
-        print(sweep_line(label, header, base, results))
+        print(sweep_line(label, f"bar {classifier.thresholds[i]:.3f}; {COUNTS}", base, results))
     for field in EMERGENCY_BARS if args.emergency_bars else ():
         results = sweep_emergency_bar(classifier, field, args.bars, lambda: counts(guardrails, rows))
-        header = f"bar {getattr(classifier.artifact, field)}; crisis under/benign escalated/other under/over emergency"
-        print(sweep_line(field, header, base, results))
+        print(sweep_line(field, f"bar {getattr(classifier.artifact, field)}; {COUNTS}", base, results))
     return 0
 
 

@@ -411,20 +411,11 @@ def knn_vote(
 
 
 def vote_from_similarities(
-    sims: npt.NDArray[Any], bank_labels: npt.NDArray[np.int8], k: int, *, labelled_per_query: bool = False
+    sims: npt.NDArray[Any], bank_labels: npt.NDArray[np.int8], k: int
 ) -> npt.NDArray[np.float64]:
-    """``knn_vote`` from the similarities of each query to every bank sentence (queries x bank); with
-    ``labelled_per_query`` the labels are per query too (queries x sentences x labels: each query's own rows)."""
-    k = min(k, sims.shape[1])
-    nearest = np.argpartition(-sims, k - 1, axis=1)[:, :k]
-    weight = np.clip(np.take_along_axis(sims, nearest, axis=1), 0.0, None).astype(np.float64)
-    if labelled_per_query:
-        labels = np.take_along_axis(bank_labels, nearest[:, :, None], axis=1)
-    else:
-        labels = bank_labels[nearest]
-    votes = np.einsum("qk,qkl->ql", weight, labels.astype(np.float64))
-    result: npt.NDArray[np.float64] = votes / np.maximum(weight.sum(axis=1, keepdims=True), 1e-9)
-    return result
+    """``knn_vote`` from the similarities of each query to every bank sentence (queries x bank)."""
+    nearest = _nearest(sims, k)
+    return _weighted_vote(np.take_along_axis(sims, nearest, axis=1), bank_labels[nearest])
 
 
 def vote_from_candidates(
@@ -432,7 +423,25 @@ def vote_from_candidates(
 ) -> npt.NDArray[np.float64]:
     """``vote_from_similarities`` from each query's candidate rows (``candidates``, indices into the bank) and their
     similarities: the same vote whenever the nearest ``k`` are among the candidates."""
-    return vote_from_similarities(sims, bank_labels[candidates], k, labelled_per_query=True)
+    nearest = _nearest(sims, k)
+    rows = np.take_along_axis(candidates, nearest, axis=1)
+    return _weighted_vote(np.take_along_axis(sims, nearest, axis=1), bank_labels[rows])
+
+
+def _nearest(sims: npt.NDArray[Any], k: int) -> npt.NDArray[np.intp]:
+    """Column indices of each row's ``k`` highest similarities (unordered)."""
+    k = min(k, sims.shape[1])
+    nearest: npt.NDArray[np.intp] = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+    return nearest
+
+
+def _weighted_vote(sims: npt.NDArray[Any], labels: npt.NDArray[np.int8]) -> npt.NDArray[np.float64]:
+    """Per query and label: the similarity-weighted share of its nearest sentences (queries x k x labels) carrying
+    the label; negative similarities weigh nothing."""
+    weight = np.clip(sims, 0.0, None).astype(np.float64)
+    votes = np.einsum("qk,qkl->ql", weight, labels.astype(np.float64))
+    result: npt.NDArray[np.float64] = votes / np.maximum(weight.sum(axis=1, keepdims=True), 1e-9)
+    return result
 
 
 _SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+|\n|$)")
