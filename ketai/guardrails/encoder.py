@@ -126,12 +126,12 @@ def _candidate_nodes(bank: FloatArray) -> tuple[list[Any], list[Any]]:
     takes the nearest ``knn_k``.
 
     The full float32 product streams the whole bank (40 MB for 26,000 sentences, more than the EPYC's L3) for
-    every message: about 2 ms of a 10 ms network. The int8 bank is a quarter of that and runs through
-    onnxruntime's integer kernels in about 0.25 ms. Its scores were off by at most 0.012 on 1,738 held-out
-    messages, where the true nearest ten ranked at worst 26th among the int8 scores; 256 candidates leave a wide
-    margin, and ``tests/test_guardrails_classifier.py`` checks the nearest ten against the full product on
-    held-out messages. The weights stay within +-63 because the AVX2 kernel adds pairs of uint8 x int8 products
-    in 16 bits, which saturate with full-range int8 weights (scores then off by 0.06)."""
+    every message; the int8 bank is a quarter of that and runs through onnxruntime's integer kernels. On the
+    5,213 held-out messages the true nearest ten rank at worst 26th of the 256 candidates, and the whole search adds
+    1.2 ms at p50 to the network on the 2-core EPYC (``benchmarks/study_knn_candidates.py``);
+    ``tests/test_guardrails_classifier.py`` checks the nearest ten against the full product on every dev and test
+    message. The weights stay within +-63 because the AVX2 kernel adds pairs of uint8 x int8 products in 16 bits,
+    which saturate with full-range int8 weights."""
     from onnx import TensorProto, helper, numpy_helper
 
     p = "knn_"
