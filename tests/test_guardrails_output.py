@@ -348,7 +348,8 @@ ORDINARY_SESSION_LINES = [
         marks=pytest.mark.xfail(
             strict=True,
             reason="known false replacement: the shipped draft classifier reads this as unsafe-activity "
-            "permission (0.98); the cause is not examined yet",
+            "permission (0.98); peak training drafts of the form 'If you need X, you can ... on your own' are "
+            "labelled so, a likely cause not yet confirmed",
         ),
     ),
     (Phase.INTEGRATION, "Take your time. Type ready when you'd like to start reflecting."),
