@@ -14,18 +14,17 @@ Nothing ships from here: rule 36 in ``docs/GUARDRAILS_HISTORY.md`` decided again
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
-import time
 from pathlib import Path
-from typing import Any
+
+from bar_sweep import read_rows
+from bench_screen import input_timings
 
 from ketai.content.paths import content_dir
-from ketai.evals.guardrails import score_messages
+from ketai.evals.guardrails import percentile, score_messages
 from ketai.guardrails import build_guardrails
 from ketai.guardrails import encoder as encoder_module
 from ketai.guardrails.tuned_layers import TunedLayers, onnx_graph
-from ketai.models import Phase, Role
 
 
 def int8_tuned_graph(tuned: TunedLayers) -> bytes:
@@ -52,15 +51,6 @@ def int8_tuned_graph(tuned: TunedLayers) -> bytes:
     return quantised
 
 
-def _rows(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-
-
-def _pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("files", nargs="+", type=Path)
@@ -73,7 +63,7 @@ def main() -> int:
     print("tuned layers:", "int8 (7-bit weights)" if args.int8 else "float32 (in use)")
     pooled = [0, 0]
     for path in args.files:
-        result = score_messages(guardrails, _rows(path))
+        result = score_messages(guardrails, read_rows([path]))
         pooled[0] += result["crisis_under"]
         pooled[1] += result["benign_escalated"]
         print(
@@ -81,15 +71,11 @@ def main() -> int:
             f"benign escalated {result['benign_escalated']} of {result['benign_rows']}"
         )
     print(f"pooled: crisis under-escalated {pooled[0]}, benign escalated {pooled[1]}")
-    timings: list[float] = []
-    messages = _rows(content_dir("evals") / "guardrails" / "dev.jsonl")
-    for _ in range(3):
-        for row in messages:
-            phase = Phase(str(row["phase"])) if row.get("phase") else None
-            start = time.perf_counter()
-            guardrails.screen_input(str(row["text"]), phase=phase, role=Role(str(row.get("role", "patient"))))
-            timings.append((time.perf_counter() - start) * 1000)
-    print(f"input screening over dev: p50 {_pct(timings, 50):.2f} ms, p95 {_pct(timings, 95):.2f} ms")
+    messages = read_rows([content_dir("evals") / "guardrails" / "dev.jsonl"])
+    timings = [ms for _ in range(3) for ms in input_timings(guardrails, messages)]
+    print(
+        f"input screening over dev: p50 {percentile(timings, 50):.2f} ms, p95 {percentile(timings, 95):.2f} ms"
+    )
     return 0
 
 
