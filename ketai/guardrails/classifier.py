@@ -86,6 +86,9 @@ class ClassifierArtifact(LinearHeadArtifact):
     """``labels``: the 15 signal names, plus ``level_emergency`` (the message needs the emergency level)."""
 
     role_keys: list[str]
+    average_from_epoch: int | None = None
+    """The final fit returned the mean of its weights from this epoch on (stochastic weight averaging), or its last
+    weights (None, as every artifact before rule 39)."""
     knn_bank: str | None = None
     """File next to this artifact (npz: float16 ``embeddings``, int8 ``labels``) for the kNN vote. The vectors are
     the mean-pooled, normalised output of the last frozen layer (``STATE_LAYER``), which screening computes anyway:

@@ -688,6 +688,13 @@ def main(argv: list[str] | None = None) -> int:
         "models keep theirs); another seed on the same data measures how far two fits differ (rule 32 in "
         "docs/GUARDRAILS_HISTORY.md)",
     )
+    parser.add_argument(
+        "--average-from-epoch",
+        type=int,
+        help="return the mean of the tuned weights at the end of this epoch (1-based) and every later one "
+        "(stochastic weight averaging) instead of the last weights; final fit only (rule 39 in "
+        "docs/GUARDRAILS_HISTORY.md)",
+    )
     args = parser.parse_args(argv)
     if args.bars_like and (args.save_oof or args.bars_from or args.floor_crisis_bars_from):
         parser.error(
@@ -722,7 +729,9 @@ def main(argv: list[str] | None = None) -> int:
         )  # fmt: skip
     head_path = args.out.parent / HEAD_NAME
     head_path.parent.mkdir(parents=True, exist_ok=True)
-    tuned, head = fit_tuned(data.states, data.context, y, list(range(len(rows))), args.seed)
+    tuned, head = fit_tuned(
+        data.states, data.context, y, list(range(len(rows))), args.seed, args.average_from_epoch
+    )
     head.save(head_path)
     tuned_path = args.out.parent / TUNED_NAME
     tuned.save(tuned_path)
@@ -745,6 +754,7 @@ def main(argv: list[str] | None = None) -> int:
         "embedding_model": MODEL_ID,
         "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "seed": args.seed,
+        "average_from_epoch": args.average_from_epoch,
         "data_files": {path.name: data_sha256(path) for path in files},
         "phase_keys": list(PHASE_KEYS),
         "role_keys": list(ROLE_KEYS),

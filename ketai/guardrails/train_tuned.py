@@ -102,11 +102,25 @@ def _model(labels: int, context_width: int) -> Any:
 
 
 def fit_tuned(
-    states: States, context: npt.NDArray[np.float32], y: npt.NDArray[np.int8], rows: list[int], seed: int
+    states: States,
+    context: npt.NDArray[np.float32],
+    y: npt.NDArray[np.int8],
+    rows: list[int],
+    seed: int,
+    average_from: int | None = None,
 ) -> tuple[TunedLayers, NeuralHead]:
-    """Fine-tune on ``rows`` (indices into ``states``/``context``/``y``); return numpy weights for the runtime."""
+    """Fine-tune on ``rows`` (indices into ``states``/``context``/``y``); return numpy weights for the runtime.
+
+    ``average_from`` (1-based epoch): return the mean of the weights at the end of that epoch and every later one
+    (stochastic weight averaging, torch's ``AveragedModel``) instead of the last weights. The learning rates are
+    constant, so the last weights carry the noise of the last batches; the mean of several ends of epoch is meant
+    to depend less on the seed (rule 39 in docs/GUARDRAILS_HISTORY.md). Nothing runs longer at screening time."""
     import torch
     from torch.nn import functional as F
+    from torch.optim.swa_utils import AveragedModel
+
+    if average_from is not None and not 1 <= average_from <= EPOCHS:
+        raise ValueError(f"average_from must be an epoch between 1 and {EPOCHS}, not {average_from}")
 
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -118,7 +132,8 @@ def fit_tuned(
     )
     targets = torch.tensor(y, dtype=torch.float32)
     contexts = torch.tensor(context, dtype=torch.float32)
-    for _ in range(EPOCHS):
+    averaged: Any = None
+    for epoch in range(1, EPOCHS + 1):
         model.train()
         shuffled = rng.permutation(np.array(rows))
         # batches of similar length (little padding), in random order
@@ -134,6 +149,12 @@ def fit_tuned(
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
+        if average_from is not None and epoch >= average_from:
+            if averaged is None:
+                averaged = AveragedModel(model)
+            averaged.update_parameters(model)
+    if averaged is not None:
+        model = averaged.module  # no batch norm anywhere, so the averaged weights need no statistics pass
     model.eval()
     layers = tuple(
         {k: v.detach().numpy().astype(np.float32) for k, v in layer.p.items()} for layer in model.layers
