@@ -2,12 +2,15 @@
 format of ``ketai screen --direction output``). Counts only, never a draft:
 
     .venv/bin/python benchmarks/study_output_bars.py FILE... [--bars 0.4 0.5 0.6 0.7 0.8] [--set LABEL=BAR ...]
+        [--no-topics]
 
 First: which rules replaced the safe drafts, and which rules the missed unsafe drafts were labelled with, at the
 artifact's bars (or the ``--set`` ones). Then, for each column alone, with its bar set to each value in memory (the
 artifact on disk is not touched): unsafe drafts replaced and safe drafts replaced, over the files pooled. ``--set``
 changes bars first (in memory too), so a combination is read as the base and each column swept from there. The
 classifier's probabilities are computed once per draft and reused, so the sweep costs one pass of the network.
+``--no-topics`` drops the policy's ``classifier_topics`` in memory (the classifier may then report any rule without
+its topic), to read what the topic requirement does (rule 41 in docs/GUARDRAILS_HISTORY.md).
 """
 
 from __future__ import annotations
@@ -52,6 +55,7 @@ def main() -> int:
     parser.add_argument("--bars", nargs="+", type=float, default=[0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9])
     parser.add_argument("--set", nargs="*", default=[], metavar="LABEL=BAR")
     parser.add_argument("--no-sweep", action="store_true", help="only the counts at the (--set) bars")
+    parser.add_argument("--no-topics", action="store_true", help="drop classifier_topics (in memory)")
     args = parser.parse_args()
     rows = read_rows(args.files)
     guardrails = build_guardrails()
@@ -59,6 +63,8 @@ def main() -> int:
     if classifier is None:
         raise SystemExit("no draft classifier in this build")
     memoise_probabilities(classifier)
+    if args.no_topics:
+        guardrails.output_policy.classifier_topics = {}
     for item in args.set:
         label, _, bar = item.partition("=")
         if label not in classifier.artifact.labels:

@@ -113,6 +113,12 @@ class OutputPolicy:
             content.compile(p, f"{where}: classifier_veto.{i}")
             for i, p in enumerate(content.output_policy.classifier_veto)
         ]
+        self.classifier_topics = {
+            name: tuple(
+                content.compile(p, f"{where}: classifier_topics.{name}.{i}") for i, p in enumerate(patterns)
+            )
+            for name, patterns in content.output_policy.classifier_topics.items()
+        }
         self.classifier_phases = self._classifier_phases(self.rules)
 
     @staticmethod
@@ -249,7 +255,12 @@ class OutputPolicy:
                 found.pop(CRISIS_ANSWER, None)  # with the level known, the rule decides
             for name in found:
                 allowed = phases.get(name)
-                if name not in fired and (allowed is None or key in allowed):
+                topics = self.classifier_topics.get(name)
+                if (
+                    name not in fired
+                    and (allowed is None or key in allowed)
+                    and (topics is None or any(t.search(text) for t in topics))
+                ):
                     fired.append(name)
         return fired, assessment
 

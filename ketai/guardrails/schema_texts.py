@@ -183,6 +183,11 @@ class OutputPolicyFile(Header):
     classifier_veto: list[str] = Field(default_factory=list)
     """Declining or deferring language ('I won't answer that', 'only your prescriber decides', 'no driving
     today'): when present, the draft classifier alone may not replace the draft (regex rules still can)."""
+    classifier_topics: dict[str, list[str]] = Field(default_factory=dict)
+    """Reported rule -> patterns: the draft classifier alone may report that rule only when the draft matches one
+    of them (its topic). Short calm lines ('Your companion is nearby if you need them.') read as unsafe-activity
+    permission to every draft classifier we trained; a permission names what it permits. Rules without an entry
+    need no topic."""
     crisis_reference: list[str] = Field(default_factory=list)
     """A draft that itself speaks of a current crisis (suicidal thoughts, self-harm, a medical emergency, danger
     at home): screened without its assessment, it is read as answering a clinician-level crisis, so it must
