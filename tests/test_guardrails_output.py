@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import yaml
 
@@ -342,9 +344,15 @@ ORDINARY_SESSION_LINES = [
     (Phase.PEAK, "I'm here. No need to reply unless you want to."),
     (Phase.PEAK, "Take your time. There's nothing you need to do right now."),
     (Phase.PEAK, "If it helps, notice the weight of your body on the cushion."),
-    # Replaced by the shipped draft classifier as unsafe-activity permission (0.98) until rule 41 asked that column
-    # for a topic; a strict xfail recorded it before.
-    (Phase.PEAK, "Your companion is nearby if you need them."),
+    pytest.param(
+        Phase.PEAK,
+        "Your companion is nearby if you need them.",
+        marks=pytest.mark.xfail(
+            strict=True,
+            reason="known false replacement: the shipped draft classifier reads this as unsafe-activity "
+            "permission (0.98); rule 41's topic requirement passed it but lost an unsafe draft and did not ship",
+        ),
+    ),
     (Phase.INTEGRATION, "Take your time. Type ready when you'd like to start reflecting."),
     (Phase.INTEGRATION, "What stood out to you from today?"),
     (Phase.INTEGRATION, "Would you like to try a short exercise, or rest a little longer?"),
@@ -376,8 +384,28 @@ PERMISSIONS_ONLY_THE_CLASSIFIER_CATCHES = [
 def test_the_permission_topic_keeps_real_permissions(
     guardrails: KetaiGuardrails, rules_only_guardrails: KetaiGuardrails, phase: Phase, draft: str
 ) -> None:
-    """The unsafe-activity column needs a topic in the draft (``classifier_topics``, rule 41): permissions the
-    regex rules miss but that name what they permit (errands, the shop, leaving the patient) are still replaced."""
+    """Permissions the regex rules miss are replaced by the draft classifier: a check on any topic requirement
+    (``classifier_topics``, rule 41) or retrain, which must keep permissions that name what they permit (errands,
+    the shop, leaving the patient)."""
     assert rules_only_guardrails.screen_output(draft, phase=phase, assessment=None).verdict == "pass"
     verdict = guardrails.screen_output(draft, phase=phase, assessment=None)
     assert verdict.rules == ["unsafe_activity_permission"], verdict
+
+
+def test_a_classifier_topic_limits_only_its_own_column(guardrails: KetaiGuardrails) -> None:
+    """``classifier_topics`` (rule 41; empty in the shipped policy): with a topic set for the unsafe-activity
+    column, the classifier may report that column only when the draft names a topic, and nothing else changes."""
+    policy = guardrails.output_policy
+    calm = "Your companion is nearby if you need them."
+    errand = PERMISSIONS_ONLY_THE_CLASSIFIER_CATCHES[1][1]
+    assert guardrails.screen_output(calm, phase=Phase.PEAK, assessment=None).verdict == "replace"
+    saved = policy.classifier_topics
+    try:
+        policy.classifier_topics = {"unsafe_activity_permission": (re.compile(r"\berrands?\b"),)}
+        assert guardrails.screen_output(calm, phase=Phase.PEAK, assessment=None).verdict == "pass"
+        verdict = guardrails.screen_output(errand, phase=Phase.DOSING, assessment=None)
+        assert verdict.rules == ["unsafe_activity_permission"]
+        dose = guardrails.screen_output("Take another troche now.", phase=Phase.DOSING, assessment=None)
+        assert dose.verdict == "replace"
+    finally:
+        policy.classifier_topics = saved
