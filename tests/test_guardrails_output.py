@@ -344,15 +344,9 @@ ORDINARY_SESSION_LINES = [
     (Phase.PEAK, "I'm here. No need to reply unless you want to."),
     (Phase.PEAK, "Take your time. There's nothing you need to do right now."),
     (Phase.PEAK, "If it helps, notice the weight of your body on the cushion."),
-    pytest.param(
-        Phase.PEAK,
-        "Your companion is nearby if you need them.",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="known false replacement: the shipped draft classifier reads this as unsafe-activity "
-            "permission (0.98); rule 41's topic requirement passed it but lost an unsafe draft and did not ship",
-        ),
-    ),
+    # The shipped draft classifier reads this as unsafe-activity permission (0.98); the permission column's topic
+    # requirement (classifier_topics, rule 42) lets it through.
+    (Phase.PEAK, "Your companion is nearby if you need them."),
     (Phase.INTEGRATION, "Take your time. Type ready when you'd like to start reflecting."),
     (Phase.INTEGRATION, "What stood out to you from today?"),
     (Phase.INTEGRATION, "Would you like to try a short exercise, or rest a little longer?"),
@@ -393,14 +387,16 @@ def test_the_permission_topic_keeps_real_permissions(
 
 
 def test_a_classifier_topic_limits_only_its_own_column(guardrails: KetaiGuardrails) -> None:
-    """``classifier_topics`` (rule 41; empty in the shipped policy): with a topic set for the unsafe-activity
-    column, the classifier may report that column only when the draft names a topic, and nothing else changes."""
+    """``classifier_topics`` (rules 41 and 42), whatever the shipped policy holds: with no topics the shipped draft
+    classifier replaces a calm line as unsafe-activity permission; with a topic set for that column it may report
+    it only when the draft names a topic, and the other columns and rules are untouched."""
     policy = guardrails.output_policy
     calm = "Your companion is nearby if you need them."
     errand = PERMISSIONS_ONLY_THE_CLASSIFIER_CATCHES[1][1]
-    assert guardrails.screen_output(calm, phase=Phase.PEAK, assessment=None).verdict == "replace"
     saved = policy.classifier_topics
     try:
+        policy.classifier_topics = {}
+        assert guardrails.screen_output(calm, phase=Phase.PEAK, assessment=None).verdict == "replace"
         policy.classifier_topics = {"unsafe_activity_permission": (re.compile(r"\berrands?\b"),)}
         assert guardrails.screen_output(calm, phase=Phase.PEAK, assessment=None).verdict == "pass"
         verdict = guardrails.screen_output(errand, phase=Phase.DOSING, assessment=None)
