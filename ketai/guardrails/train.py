@@ -696,6 +696,8 @@ def main(argv: list[str] | None = None) -> int:
         "docs/GUARDRAILS_HISTORY.md)",
     )
     args = parser.parse_args(argv)
+    if args.average_from_epoch is not None and not 1 <= args.average_from_epoch <= EPOCHS:
+        parser.error(f"--average-from-epoch must be between 1 and {EPOCHS}")
     if args.bars_like and (args.save_oof or args.bars_from or args.floor_crisis_bars_from):
         parser.error(
             "--bars-like fits once without out-of-author scores: it takes no --save-oof, --bars-from or floors"
