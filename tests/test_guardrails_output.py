@@ -396,7 +396,7 @@ def test_the_permission_topic_keeps_real_permissions(
 def test_a_classifier_topic_limits_only_its_own_column(guardrails: KetaiGuardrails) -> None:
     """``classifier_topics`` (rules 41 and 42), whatever the shipped policy holds: with no topics the shipped draft
     classifier replaces a calm line as unsafe-activity permission; with a topic set for that column it may report
-    it only when the draft names a topic, and the other columns and rules are untouched."""
+    it only when the draft names a topic, and the regex rules (here the dose rule) still replace what they find."""
     policy = guardrails.output_policy
     calm = "Your companion is nearby if you need them."
     errand = PERMISSIONS_ONLY_THE_CLASSIFIER_CATCHES[1][1]
